@@ -1,0 +1,73 @@
+"""The CLI through click's CliRunner, plus one real subprocess for the one-line error promise."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+import zoo
+from zoo.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    for word in ("list", "info", "train"):
+        assert word in result.output
+
+
+def test_list_shows_every_entry_with_counts_from_the_code():
+    result = run("list")
+    assert result.exit_code == 0
+    lines = result.output.strip().split("\n")
+    assert lines[0].split() == ["name", "dataset", "architecture", "latent", "params", "weights"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == set(zoo.list_models())
+    for name, row in rows.items():
+        entry = zoo.get_entry(name)
+        assert row[1] == entry.dataset and row[2] == entry.architecture
+        assert int(row[3]) == entry.latent_dim
+        assert int(row[4].replace(",", "")) == entry.build().num_parameters()
+
+
+def test_list_json_and_pattern():
+    result = run("list", "deep-*", "--format", "json")
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert [r["name"] for r in rows] == ["deep-64", "deep-784-2", "deep-784-32"]
+    assert {"name", "dataset", "architecture", "latent_dim", "params", "weights"} <= set(rows[0])
+
+
+def test_info_prints_the_entry_in_full():
+    result = run("info", "fashion-64")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["name"] == "fashion-64"
+    assert data["recipe"]["early_stopping"] == {"patience": 5, "min_delta": 1e-05}
+    assert data["params"] == 435536 and data["weights"] is None
+
+
+def test_unknown_name_exits_2_with_one_line_and_a_suggestion():
+    result = run("info", "linear-12")
+    assert result.exit_code == 2
+    assert result.output == "Error: Unknown model 'linear-12'. Did you mean 'linear-128'?\n"
+
+
+def test_click_usage_errors_are_one_line_too():
+    for args in (["lst"], ["list", "--format", "yaml"], ["info"]):
+        result = run(*args)
+        assert result.exit_code == 2, args
+        assert result.output.count("\n") == 1 and result.output.startswith("Error: "), result.output
+
+
+def test_real_process_prints_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "zoo", "info", "../../etc/passwd"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("Error: Unknown model '../../etc/passwd'")

@@ -1,0 +1,131 @@
+"""registry.json validation: every malformed entry is refused naming the entry and the key."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+import zoo
+from zoo.errors import RegistryError, UnknownModelError
+from zoo.registry import REPO_DIR, Registry, load_registry, natural_key
+
+BASE = json.loads((REPO_DIR / "registry.json").read_text())
+
+
+def _with(name: str, mutate) -> str:
+    data = copy.deepcopy(BASE)
+    mutate(data["models"][name])
+    return json.dumps(data)
+
+
+def test_shipped_registry_is_valid_and_complete():
+    registry = load_registry()
+    assert len(registry) >= 10
+    for name in registry.names():
+        entry = registry.get(name)
+        assert entry.name == name
+        assert entry.dataset in ("mnist", "fashion-mnist")
+        assert entry.recipe.notes, f"{name}: say why the recipe is what it is"
+    assert zoo.get_entry("denoising").recipe.noise is not None
+    assert zoo.get_entry("fashion-64").dataset == "fashion-mnist"
+
+
+@pytest.mark.parametrize(
+    "mutate, key, words",
+    [
+        (lambda e: e.update(colour="red"), "colour", "unknown key"),
+        (lambda e: e.pop("dataset"), "dataset", "missing required key"),
+        (lambda e: e["recipe"].pop("seed"), "recipe.seed", "missing required key"),
+        (lambda e: e["recipe"].update(lr="fast"), "recipe.lr", "expected a number"),
+        (lambda e: e["recipe"].update(lr=-0.1), "recipe.lr", "must be > 0"),
+        (lambda e: e["recipe"].update(batch_size=0), "recipe.batch_size", "must be >= 1"),
+        (lambda e: e["recipe"].update(batch_size=12.5), "recipe.batch_size", "expected an integer"),
+        (lambda e: e["recipe"].update(epochs=True), "recipe.epochs", "expected an integer"),
+        (lambda e: e["recipe"]["early_stopping"].update(patience=0), "recipe.early_stopping.patience", ">= 1"),
+        (lambda e: e["recipe"]["early_stopping"].update(wait=3), "recipe.early_stopping.wait", "unknown key"),
+        (lambda e: e["recipe"].update(optimizer="adamm"), "recipe.optimizer", "Did you mean 'adam'"),
+        (lambda e: e["recipe"]["optimizer_kwargs"].update(momentum=1.5), "recipe.optimizer_kwargs.momentum", "[0, 1)"),
+        (lambda e: e["recipe"]["optimizer_kwargs"].update(betas=[0.9]), "recipe.optimizer_kwargs", "unknown key"),
+        (lambda e: e["recipe"].update(loss="l1"), "recipe.loss", "one of"),
+        (lambda e: e["recipe"].update(noise={"type": "gaussian"}), "recipe.noise.std", "needs std"),
+        (lambda e: e["recipe"].update(noise={"type": "masking", "p": 2}), "recipe.noise.p", "(0, 1)"),
+        (lambda e: e.update(dataset="cifar10"), "dataset", "one of"),
+        (lambda e: e.update(architecture="mlpp"), "architecture", "Did you mean 'mlp'"),
+        (lambda e: e["kwargs"].update(latent_dim=0), "kwargs.latent_dim", "positive"),
+        (lambda e: e["kwargs"].update(latent_dim=1000), "kwargs.latent_dim", "wider than the 784-pixel input"),
+        (lambda e: e["kwargs"].update(hidden=[128, -4]), "kwargs.hidden[1]", "width must be"),
+        (lambda e: e["kwargs"].update(hidden="128"), "kwargs.hidden", "expected a list of an integer"),
+        (lambda e: e["kwargs"].update(activation="rleu"), "kwargs.activation", "Did you mean 'relu'"),
+        (lambda e: e["kwargs"].update(dropout=0.1), "kwargs.dropout", "unknown key"),
+        (lambda e: e.update(description=""), "description", "must not be empty"),
+    ],
+)
+def test_malformed_entry_is_refused_naming_entry_and_key(mutate, key, words):
+    # the optimizer_kwargs case for an SGD entry: betas is Adam's, not SGD's
+    with pytest.raises(RegistryError) as info:
+        Registry.from_json(_with("linear-128", mutate))
+    message = str(info.value)
+    assert "entry 'linear-128'" in message and key in message and words in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"version": 1, "models": {', "not valid JSON"),
+        ('{"version": 1, "models": {"a": {}, "a": {}}}', "duplicate key 'a'"),
+        ('{"models": {}}', "top level"),
+        ('{"version": 2, "models": {"a": {}}}', "unsupported version"),
+        ('{"version": 1, "models": {}}', "non-empty"),
+        ('[]', "top level"),
+    ],
+)
+def test_malformed_file_is_refused(text, words):
+    with pytest.raises(RegistryError, match="registry.json") as info:
+        Registry.from_json(text)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "/abs/path", "Upper", "has space", "a/b", ""])
+def test_entry_names_cannot_be_paths(bad):
+    data = copy.deepcopy(BASE)
+    data["models"][bad] = data["models"]["linear-128"]
+    with pytest.raises(RegistryError, match="Invalid model name"):
+        Registry.from_json(json.dumps(data))
+
+
+def test_list_models_wildcards_and_natural_sort():
+    assert zoo.list_models("deep-*") == ["deep-64", "deep-784-2", "deep-784-32"]
+    assert zoo.list_models("*-32") == ["conv-32", "deep-784-32"]
+    assert zoo.list_models(["vae*", "hinton*"]) == ["hinton-30", "vae-16"]
+    assert zoo.list_models("nothing*") == []
+    assert sorted(["a-10", "a-9", "a-100"], key=natural_key) == ["a-9", "a-10", "a-100"]
+
+
+def test_unknown_name_suggests_the_close_one():
+    with pytest.raises(UnknownModelError) as info:
+        zoo.get_entry("linear-12")
+    assert str(info.value) == "Unknown model 'linear-12'. Did you mean 'linear-128'?"
+    with pytest.raises(UnknownModelError, match="See `zoo list`"):
+        zoo.get_entry("qqqqqq")
+
+
+def test_zoo_registry_env_points_at_another_file(tmp_path, monkeypatch):
+    data = {"version": 1, "models": {"mine": copy.deepcopy(BASE["models"]["deep-784-32"])}}
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("ZOO_REGISTRY", str(path))
+    assert zoo.list_models() == ["mine"]
+    path.write_text("{broken")
+    with pytest.raises(RegistryError, match="not valid JSON"):
+        zoo.list_models()
+
+
+def test_recipe_replace_validates_overrides():
+    recipe = zoo.get_entry("fashion-64").recipe
+    changed = recipe.replace(lr=0.01, early_stopping={"patience": 2})
+    assert changed.lr == 0.01 and changed.early_stopping.patience == 2
+    assert changed.early_stopping.min_delta == recipe.early_stopping.min_delta
+    with pytest.raises(ValueError, match="batch_size"):
+        recipe.replace(batch_size=0)

@@ -1,0 +1,51 @@
+"""Errors a user can act on: each carries one line of text and the exit status the CLI uses."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class ZooError(Exception):
+    """Base class: the message is shown to the user as one line, without a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(ZooError):
+    """The caller asked for something that cannot be (bad name, bad flag value): exit status 2."""
+
+    exit_code = 2
+
+
+class UnknownModelError(UsageError, KeyError):
+    """A zoo name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class RegistryError(UsageError):
+    """registry.json (or a model's embedded entry) is malformed."""
+
+
+class DataError(ZooError):
+    """A data file is missing, corrupted or truncated."""
+
+
+class WeightsError(ZooError):
+    """A weights file is missing, unreadable or belongs to another model."""
+
+
+class TrainingError(ZooError):
+    """Training cannot go on (non-finite loss, unusable state)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' Did you mean 'x'?' (or 'x' or 'y'), built like click's, or '' when nothing is close."""
+    matches = difflib.get_close_matches(word, sorted(choices), n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    quoted = [repr(m) for m in matches]
+    if len(quoted) == 1:
+        return f" Did you mean {quoted[0]}?"
+    return f" Did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?"

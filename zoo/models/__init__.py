@@ -1,0 +1,15 @@
+"""Architectures, registered under short keys; importing this package registers them all."""
+from . import conv, custom, mlp, vae  # noqa: F401  (registration side effects)
+from ._api import BUILTIN_MODELS, build_model, get_architecture, parse_config, register_model
+from .base import Autoencoder, LossOutput, reconstruction_loss
+
+__all__ = [
+    "Autoencoder",
+    "BUILTIN_MODELS",
+    "LossOutput",
+    "build_model",
+    "get_architecture",
+    "parse_config",
+    "reconstruction_loss",
+    "register_model",
+]

@@ -1,0 +1,87 @@
+"""Config dataclasses the registry's ``kwargs`` are validated against (one per architecture)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ..errors import did_you_mean
+from ..schema import require
+from .base import ACTIVATIONS, INPUT_DIM
+
+MAX_WIDTH = 16384  # a typo like 100000 should fail validation, not exhaust memory
+
+
+def _check_widths(hidden: List[int], latent_dim: int) -> None:
+    for i, width in enumerate(hidden):
+        require(0 < width <= MAX_WIDTH, f"hidden[{i}]", f"width must be 1..{MAX_WIDTH}, got {width}")
+    require(latent_dim > 0, "latent_dim", f"must be a positive integer, got {latent_dim}")
+    require(
+        latent_dim <= INPUT_DIM,
+        "latent_dim",
+        f"a code of {latent_dim} is wider than the {INPUT_DIM}-pixel input; use at most {INPUT_DIM}",
+    )
+
+
+def _check_activation(key: str, name: Optional[str]) -> None:
+    if name is None:
+        return
+    known = ", ".join(sorted(ACTIVATIONS))
+    hint = did_you_mean(name, ACTIVATIONS)
+    require(name in ACTIVATIONS, key, f"unknown activation {name!r}.{hint or ' Known: ' + known}")
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Fully connected autoencoder: 784 -> hidden... -> latent_dim -> reversed(hidden) -> 784."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)  # encoder widths; the decoder mirrors them
+    activation: str = "relu"  # between hidden layers
+    latent_activation: Optional[str] = None  # None: an unbounded (linear) code
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+        _check_activation("activation", self.activation)
+        _check_activation("latent_activation", self.latent_activation)
+
+
+@dataclass(frozen=True)
+class CustomMLPConfig:
+    """The hand-written MLP: own Linear/ReLU/sigmoid modules, unbounded code."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """Convolutional autoencoder: stride-2 3x3 convolutions, a linear code, transposed convs back."""
+
+    latent_dim: int
+    channels: List[int] = field(default_factory=lambda: [32, 64])  # one stride-2 conv per entry
+    activation: str = "relu"
+
+    def __post_init__(self):
+        require(1 <= len(self.channels) <= 3, "channels", f"needs 1 to 3 layers, got {len(self.channels)}")
+        for i, c in enumerate(self.channels):
+            require(0 < c <= 1024, f"channels[{i}]", f"must be 1..1024, got {c}")
+        _check_widths([], self.latent_dim)
+        _check_activation("activation", self.activation)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Variational MLP autoencoder with a Gaussian posterior and a standard normal prior."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)
+    activation: str = "relu"
+    beta: float = 1.0  # weight of the KL term (1.0: the evidence lower bound)
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+        _check_activation("activation", self.activation)
+        require(self.beta >= 0, "beta", f"must be >= 0, got {self.beta}")

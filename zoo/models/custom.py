@@ -1,0 +1,80 @@
+"""The hand-written MLP (``"custom-mlp"``): every layer written out instead of taken from torch.nn.
+
+Kept as its reference system had it: Xavier-uniform weights and zero biases set by hand, ReLU as a
+``torch.where`` and the sigmoid from ``exp``. The code (bottleneck) is unbounded.
+"""
+from __future__ import annotations
+
+import math
+from typing import List
+
+import torch
+from torch import nn
+
+from ._api import register_model
+from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder
+from .configs import CustomMLPConfig
+
+
+class Linear(nn.Module):
+    """``y = x W^T + b`` with W ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Glorot 2010), b = 0."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = math.sqrt(6.0 / (in_features + out_features))
+        self.weight = nn.Parameter((torch.rand(out_features, in_features) * 2 - 1) * bound)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.t() + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class ReLU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > 0, x, torch.zeros_like(x))
+
+
+class Sigmoid(nn.Module):
+    """1 / (1 + e^-x), written as e^x / (1 + e^x) for x < 0 so neither branch ever overflows.
+
+    Each branch sees only its own half of the inputs (zeros elsewhere), so the branch that
+    ``torch.where`` discards has a finite gradient too, and 0 * finite keeps the backward pass clean.
+    (``clamp`` would not do: it passes no gradient at its boundary, x = 0.)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        zero = torch.zeros_like(x)
+        nonneg = x >= 0
+        pos = torch.exp(-torch.where(nonneg, x, zero))
+        neg = torch.exp(torch.where(nonneg, zero, x))
+        return torch.where(nonneg, 1 / (1 + pos), neg / (1 + neg))
+
+
+def _stack(widths: List[int], last: nn.Module | None) -> nn.Sequential:
+    layers: List[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(Linear(n_in, n_out))
+        if i < len(widths) - 2:
+            layers.append(ReLU())
+        elif last is not None:
+            layers.append(last)
+    return nn.Sequential(*layers)
+
+
+@register_model("custom-mlp", CustomMLPConfig)
+class CustomMLPAutoencoder(Autoencoder):
+    def __init__(self, config: CustomMLPConfig):
+        super().__init__(config)
+        widths = [INPUT_DIM, *config.hidden, config.latent_dim]
+        self.encoder = _stack(widths, None)
+        self.decoder = _stack(widths[::-1], Sigmoid())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.flatten(1))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(-1, *IMAGE_SHAPE)

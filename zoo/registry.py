@@ -1,0 +1,295 @@
+"""registry.json: each zoo name maps to an architecture, its kwargs, a data set and a recipe.
+
+The file is validated strictly when loaded: an unknown key, a missing key, a wrong type or an
+impossible size is refused with one line naming the entry and the key, e.g.
+``registry.json: entry 'linear-128': recipe.lr: must be > 0, got -1.0``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Literal, Optional, Union
+
+from .errors import RegistryError, UnknownModelError, UsageError, did_you_mean
+from .models import get_architecture, parse_config
+from .schema import SchemaError, from_dict, require, to_dict
+
+DATASETS = ("mnist", "fashion-mnist")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop when validation loss has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    patience: int
+    min_delta: float = 0.0
+
+    def __post_init__(self):
+        require(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
+        require(self.min_delta >= 0, "min_delta", f"must be >= 0, got {self.min_delta}")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Input corruption for denoising: ``gaussian`` (std), ``masking`` (p) or ``salt_pepper`` (p)."""
+
+    type: Literal["gaussian", "masking", "salt_pepper"]
+    std: Optional[float] = None  # gaussian: standard deviation added to pixels in [0, 1]
+    p: Optional[float] = None  # masking / salt_pepper: probability a pixel is corrupted
+    clip: bool = True  # gaussian: clip the corrupted image back into [0, 1]
+
+    def __post_init__(self):
+        if self.type == "gaussian":
+            require(self.std is not None, "std", "gaussian noise needs std")
+            require(self.std > 0, "std", f"must be > 0, got {self.std}")
+            require(self.p is None, "p", "does not apply to gaussian noise")
+        else:
+            require(self.p is not None, "p", f"{self.type} noise needs p")
+            require(0 < self.p < 1, "p", f"must be in (0, 1), got {self.p}")
+            require(self.std is None, "std", f"does not apply to {self.type} noise")
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """Learning-rate schedule: ``cosine`` (per step to zero over the run) or ``step`` (per epoch)."""
+
+    type: Literal["cosine", "step"]
+    step_size: Optional[int] = None  # step: epochs between decays
+    gamma: Optional[float] = None  # step: decay factor
+
+    def __post_init__(self):
+        if self.type == "step":
+            require(self.step_size is not None and self.step_size >= 1, "step_size", "step needs step_size >= 1")
+            require(self.gamma is not None and 0 < self.gamma <= 1, "gamma", "step needs gamma in (0, 1]")
+        else:
+            require(self.step_size is None and self.gamma is None, "type", "cosine takes no step_size or gamma")
+
+
+@dataclass(frozen=True)
+class SGDSettings:
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        require(not self.nesterov or self.momentum > 0, "nesterov", "needs momentum > 0")
+
+
+@dataclass(frozen=True)
+class AdamSettings:
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    amsgrad: bool = False
+
+    def __post_init__(self):
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "needs two values in [0, 1)")
+        require(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+
+
+OPTIMIZER_SETTINGS = {"sgd": SGDSettings, "adam": AdamSettings, "adamw": AdamSettings}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How an entry is trained; every field but the last four is required in registry.json."""
+
+    optimizer: Literal["sgd", "adam", "adamw"]
+    lr: float
+    batch_size: int
+    epochs: int  # the most epochs; early stopping may end the run sooner
+    loss: Literal["mse", "bce"]
+    early_stopping: EarlyStopping
+    seed: int
+    optimizer_kwargs: Dict[str, Any] = field(default_factory=dict)  # momentum, betas, weight_decay...
+    scheduler: Optional[Scheduler] = None
+    noise: Optional[Noise] = None  # set for denoising: inputs corrupted, targets clean
+    notes: str = ""  # why the recipe is what it is
+
+    def __post_init__(self):
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        from_dict(OPTIMIZER_SETTINGS[self.optimizer], self.optimizer_kwargs, "optimizer_kwargs")
+
+    def replace(self, **changes: Any) -> "Recipe":
+        """A copy with ``changes`` applied and validated like registry.json (raises SchemaError)."""
+        data = to_dict(self)
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return from_dict(Recipe, data)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One zoo model: what to build, on which data, and how to train it."""
+
+    description: str
+    architecture: str
+    kwargs: Dict[str, Any]
+    dataset: Literal["mnist", "fashion-mnist"]
+    recipe: Recipe
+    params: Optional[int] = None  # parameter count; the tests hold the code to it
+    reference: str = ""  # the reference system the entry comes from, if any
+    name: str = field(default="", init=False, compare=False)
+
+    def __post_init__(self):
+        require(self.description.strip() != "", "description", "must not be empty")
+        require("\n" not in self.description, "description", "must be one line")
+        try:
+            get_architecture(self.architecture)
+        except UnknownModelError as exc:
+            raise SchemaError("architecture", str(exc)) from None
+        parse_config(self.architecture, self.kwargs, "kwargs")
+
+    @property
+    def config(self) -> Any:
+        return parse_config(self.architecture, self.kwargs, "kwargs")
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def build(self):
+        """A freshly initialised model for this entry."""
+        return get_architecture(self.architecture).model_cls(self.config)
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = to_dict(self)
+        del data["name"]  # the name is the entry's key, not part of it
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def check_name(name: str) -> str:
+    """Refuse names that are not plain zoo names (paths, '..', upper case, spaces)."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise UsageError(
+            f"Invalid model name {name!r}: use lower-case letters, digits, '.', '_' and '-' (no paths)"
+        )
+    return name
+
+
+def parse_entry(name: str, data: Any, source: str = "registry.json") -> Entry:
+    """Validate one entry; errors name ``source``, the entry and the key."""
+    try:
+        check_name(name)
+    except UsageError as exc:
+        raise RegistryError(f"{source}: entry {name!r}: {exc}") from None
+    try:
+        entry = from_dict(Entry, data)
+    except SchemaError as exc:
+        raise RegistryError(f"{source}: entry {name!r}: {exc}") from None
+    object.__setattr__(entry, "name", name)
+    return entry
+
+
+def _no_duplicate_keys(pairs: List[tuple]) -> Dict[str, Any]:
+    seen: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+class Registry:
+    """The validated entries of one registry file, by name."""
+
+    def __init__(self, entries: Dict[str, Entry], path: Optional[Path] = None):
+        self.entries = entries
+        self.path = path
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "registry.json", path: Optional[Path] = None) -> "Registry":
+        try:
+            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        except ValueError as exc:  # JSONDecodeError and duplicate keys
+            raise RegistryError(f"{source} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or set(data) != {"version", "models"}:
+            raise RegistryError(f'{source}: the top level must be {{"version": 1, "models": {{...}}}}')
+        if data["version"] != 1:
+            raise RegistryError(f"{source}: unsupported version {data['version']!r} (this zoo reads version 1)")
+        if not isinstance(data["models"], dict) or not data["models"]:
+            raise RegistryError(f"{source}: 'models' must be a non-empty object")
+        entries = {name: parse_entry(name, value, source) for name, value in data["models"].items()}
+        return cls(entries, path)
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self.entries[name]
+        except (KeyError, TypeError):
+            hint = did_you_mean(str(name), self.entries)
+            raise UnknownModelError(f"Unknown model {name!r}.{hint or ' See `zoo list`.'}") from None
+
+    def names(self, pattern: Union[str, Iterable[str], None] = None) -> List[str]:
+        names = list(self.entries)
+        if pattern is not None:
+            patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+            names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        return sorted(names, key=natural_key)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def natural_key(text: str) -> List[Any]:
+    """Sort key putting 'deep-784-2' before 'deep-784-32' (numbers compared as numbers)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def registry_path() -> Path:
+    """$ZOO_REGISTRY, else the copy installed inside the package, else the repository's root file."""
+    env = os.environ.get("ZOO_REGISTRY")
+    if env:
+        return Path(env)
+    packaged = PACKAGE_DIR / "_data" / "registry.json"
+    return packaged if packaged.is_file() else REPO_DIR / "registry.json"
+
+
+_CACHE: Dict[tuple, Registry] = {}
+
+
+def load_registry(path: Union[str, Path, None] = None) -> Registry:
+    """Read and validate a registry file (default :func:`registry_path`); cached until it changes."""
+    path = Path(path) if path is not None else registry_path()
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key not in _CACHE:
+            _CACHE.clear()
+            _CACHE[key] = Registry.from_json(path.read_text(encoding="utf-8"), path.name, path)
+        return _CACHE[key]
+    except OSError as exc:
+        raise RegistryError(f"Cannot read the registry {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise RegistryError(f"{path.name} is not UTF-8 text") from None
+
+
+def list_models(pattern: Union[str, Iterable[str], None] = None) -> List[str]:
+    """Zoo names, naturally sorted, optionally filtered by shell-style wildcards (``"deep-*"``)."""
+    return load_registry().names(pattern)
+
+
+def get_entry(name: str) -> Entry:
+    """The validated registry entry for ``name``; unknown names get a 'Did you mean' suggestion."""
+    return load_registry().get(name)
