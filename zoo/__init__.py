@@ -16,7 +16,7 @@ _LAZY = {
     "load_registry": "registry",
     "load": "weights",
     "load_dataset": "data",
-    "train": "trainer",
+    "train": "runs",
     "Trainer": "trainer",
     "ZooError": "errors",
 }

@@ -118,3 +118,35 @@ def info_command(name: str) -> None:
     data = {"name": name, **entry.to_dict(), "params": summary["params"]}
     data["weights"] = str(shipped_weights(name)) if summary["weights"] else None
     click.echo(json.dumps(data, indent=2))
+
+
+@main.command("train")
+@click.argument("name")
+@click.option("--epochs", type=click.IntRange(min=1), help="Most epochs (overrides the recipe).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size (overrides the recipe).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (overrides the recipe).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed for weights, data order and noise.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/NAME].")
+@click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also save the resumable state every this many steps (0: at epoch ends only).")
+@click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience in epochs.")
+@click.option("--min-delta", type=click.FloatRange(min=0), help="Smallest validation-loss drop that counts.")
+@click.option("--limit-batches", type=click.IntRange(min=1), help="At most this many batches per epoch (smoke tests).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
+def train_command(name: str, out: Optional[str], quiet: bool, **options: Any) -> None:
+    """Train NAME with its registry recipe; flags override the recipe.
+
+    The run folder (runs/NAME by default) ends up holding model.safetensors (best weights by
+    validation loss), reconstructions.png, losses.png, metrics.json, config.json, TensorBoard
+    events and the resumable state. Interrupted runs continue with --resume.
+    """
+    from .runs import train
+
+    summary = train(name, out=out, quiet=quiet, **options)
+    if not quiet:
+        click.echo(
+            f"{summary['name']}: best val loss {summary['best_val_loss']:.6f} at epoch {summary['best_epoch']}, "
+            f"test MSE {summary['test_mse']:.6f}; {summary['stop_reason']}; saved {summary['run_dir']}/model.safetensors"
+        )

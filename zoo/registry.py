@@ -6,6 +6,7 @@ impossible size is refused with one line naming the entry and the key, e.g.
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -163,6 +164,12 @@ class Entry:
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
+
+    def with_recipe(self, recipe: Recipe) -> "Entry":
+        """A copy of this entry (same name) training with ``recipe``."""
+        entry = dataclasses.replace(self, recipe=recipe)
+        object.__setattr__(entry, "name", self.name)
+        return entry
 
     def build(self):
         """A freshly initialised model for this entry."""

@@ -1,0 +1,137 @@
+"""``zoo.train``: a registry entry, the caller's overrides and a run folder, handed to the Trainer."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Union
+
+from .devices import resolve_device
+from .errors import UsageError
+from .io import atomic_write_json
+from .registry import Entry, get_entry, parse_entry
+from .schema import SchemaError
+from .state import has_state, load_state
+from .weights import WEIGHTS_FILE
+
+# flags that change the trajectory; a resumed run must keep them (epochs may grow)
+RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch-size", "lr": "lr", "seed": "seed",
+                "patience": "patience", "min_delta": "min-delta"}
+
+
+def _recipe_changes(overrides: Dict[str, Any]) -> Dict[str, Any]:
+    changes = {k: v for k, v in overrides.items() if k in ("epochs", "batch_size", "lr", "seed") and v is not None}
+    stopping = {k: overrides[k] for k in ("patience", "min_delta") if overrides.get(k) is not None}
+    if stopping:
+        changes["early_stopping"] = stopping
+    return changes
+
+
+def _recipe_value(entry: Entry, key: str) -> Any:
+    recipe = entry.recipe
+    return getattr(recipe.early_stopping, key) if key in ("patience", "min_delta") else getattr(recipe, key)
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".zoo-write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"Cannot write to the run folder {folder}: {exc.strerror or exc}") from None
+
+
+def train(
+    name: str,
+    *,
+    epochs: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    lr: Optional[float] = None,
+    seed: Optional[int] = None,
+    patience: Optional[int] = None,
+    min_delta: Optional[float] = None,
+    device: str = "auto",
+    out: Union[str, Path, None] = None,
+    resume: bool = False,
+    checkpoint_every: int = 0,
+    limit_batches: Optional[int] = None,
+    log_every: int = 50,
+    quiet: bool = False,
+    log: Optional[Callable[[str], None]] = None,
+) -> Dict[str, Any]:
+    """Train registry entry ``name``; returns the run's summary (also written to metrics.json).
+
+    Args:
+        name: a registry name, e.g. ``"deep-784-32"``.
+        epochs, batch_size, lr, seed, patience, min_delta: override the entry's recipe.
+        device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        out: the run folder (default ``runs/<name>``).
+        resume: continue the run saved in ``out`` (a folder without state starts from the beginning).
+        checkpoint_every: also save the resumable state every this many steps (0: epoch ends only).
+        limit_batches: train (and evaluate) on at most this many batches per epoch: smoke tests.
+        log_every: steps between reads of the loss from the device (progress, TensorBoard).
+        quiet: print nothing (no progress bar, no per-epoch lines).
+    """
+    from .trainer import Trainer
+
+    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta)
+    entry = get_entry(name)
+    resolve_device(device)  # refuse a bad device before the run folder is touched
+    run_dir = Path(out) if out is not None else Path("runs") / name
+    for flag, value in (("checkpoint-every", checkpoint_every), ("limit-batches", limit_batches or 1)):
+        if value < 0 or (flag == "limit-batches" and value < 1):
+            raise UsageError(f"--{flag} must be {'>= 0' if flag == 'checkpoint-every' else '>= 1'}, got {value}")
+    state = None
+    if resume and has_state(run_dir):
+        state = load_state(run_dir)
+    if state is not None:
+        entry = _resumed_entry(name, run_dir, state[1], overrides, limit_batches)
+    else:
+        if not resume and (has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()):
+            raise UsageError(f"{run_dir} already holds a run of zoo; pass --resume to continue it or choose another --out")
+        try:
+            entry = entry.with_recipe(entry.recipe.replace(**_recipe_changes(overrides)))
+        except SchemaError as exc:
+            raise UsageError(f"Invalid override for {name}: {exc}") from None
+    _check_writable(run_dir)
+    if state is None or overrides["epochs"] is not None:
+        atomic_write_json(run_dir / "config.json", {
+            "name": name,
+            "entry": entry.to_dict(),
+            "overrides": {k: v for k, v in overrides.items() if v is not None},
+            "device": device,
+            "checkpoint_every": checkpoint_every,
+            "limit_batches": limit_batches,
+        })
+    trainer = Trainer(entry, out=run_dir, device=device, checkpoint_every=checkpoint_every,
+                      limit_batches=limit_batches, log_every=log_every, quiet=quiet, log=log)
+    if resume and state is None:
+        trainer.log_line(f"no saved state in {run_dir}: starting from the beginning")
+    return trainer.fit(state)
+
+
+def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
+                   limit_batches: Optional[int]) -> Entry:
+    """The saved run's entry; flags may raise epochs but not change the trajectory."""
+    if info["name"] != name:
+        raise UsageError(f"{run_dir} holds a run of {info['name']!r}, not {name!r}")
+    entry = parse_entry(name, info["entry"], source=str(run_dir / "state.safetensors"))
+    for key, value in overrides.items():
+        if value is None or key == "epochs":
+            continue
+        if value != _recipe_value(entry, key):
+            raise UsageError(
+                f"{run_dir} was started with --{RECIPE_FLAGS[key]} {_recipe_value(entry, key)}; "
+                f"a resumed run keeps its recipe (drop --{RECIPE_FLAGS[key]} or choose another --out)"
+            )
+    if limit_batches != info["limit_batches"]:
+        raise UsageError(f"{run_dir} was started with --limit-batches {info['limit_batches']}; resume with the same")
+    epochs = overrides["epochs"]
+    if epochs is not None and epochs != entry.recipe.epochs:
+        if epochs < info["epoch"]:
+            raise UsageError(f"{run_dir} has already run {info['epoch']} epochs; --epochs cannot go below that")
+        if (info["stop_reason"] or "").startswith("early stopping"):
+            raise UsageError(f"{run_dir} already finished by early stopping; start a new run to train longer")
+        if entry.recipe.scheduler is not None and entry.recipe.scheduler.type == "cosine":
+            raise UsageError(f"{run_dir} uses a cosine schedule fixed to {entry.recipe.epochs} epochs; --epochs cannot change")
+        entry = entry.with_recipe(entry.recipe.replace(epochs=epochs))
+    return entry
