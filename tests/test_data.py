@@ -158,3 +158,18 @@ def test_unknown_dataset_and_split():
         load_dataset("mnsit")
     with pytest.raises(UsageError, match="Did you mean 'val'"):
         load_dataset("mnist", "vall")
+
+
+@pytest.mark.parametrize("dataset, folder, cls", [("mnist", "MNIST", "MNIST"), ("fashion-mnist", "FashionMNIST", "FashionMNIST")])
+def test_agrees_with_torchvisions_own_reader(data_dir, tmp_path, dataset, folder, cls):
+    """An independent IDX parser (torchvision's) reads the same files to the same tensors."""
+    import torchvision.datasets
+
+    raw = tmp_path / folder / "raw"
+    raw.mkdir(parents=True)
+    for gz in (data_dir / dataset).glob("*.gz"):
+        (raw / gz.stem).write_bytes(gzip.decompress(gz.read_bytes()))
+    for train, split in ((True, "train"), (False, "test")):
+        theirs = getattr(torchvision.datasets, cls)(str(tmp_path), train=train, download=False)
+        ours = load_dataset(dataset, split)
+        assert torch.equal(ours.images, theirs.data) and torch.equal(ours.labels, theirs.targets)

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import zoo
 from zoo.cli import main
-from zoo.errors import TrainingError, UsageError
+from zoo.errors import UsageError
 from zoo.trainer import Trainer
 
 
@@ -101,7 +101,7 @@ def test_data_stays_uint8_on_the_device_and_order_is_seeded(tmp_path):
 
 
 def test_early_stopping_restores_the_best_weights(tmp_path):
-    one = zoo.train("deep-784-32", out=tmp_path / "one", epochs=1, limit_batches=10, device="cpu", quiet=True)
+    zoo.train("deep-784-32", out=tmp_path / "one", epochs=1, limit_batches=10, device="cpu", quiet=True)
     # min_delta 1.0: epoch 1 improves on infinity, nothing after can, so patience 1 stops after epoch 2
     es = zoo.train("deep-784-32", out=tmp_path / "es", epochs=6, patience=1, min_delta=1.0, limit_batches=10,
                    device="cpu", quiet=True)

@@ -14,7 +14,6 @@ import click
 from . import __version__
 from .errors import ZooError
 
-
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 

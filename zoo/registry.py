@@ -264,13 +264,18 @@ def natural_key(text: str) -> List[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def registry_path() -> Path:
-    """$ZOO_REGISTRY, else the copy installed inside the package, else the repository's root file."""
-    env = os.environ.get("ZOO_REGISTRY")
+def resource_path(env_var: str, name: str) -> Path:
+    """``$env_var``, else ``name`` as a wheel installs it (zoo/_data/), else the repository's root copy."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env)
-    packaged = PACKAGE_DIR / "_data" / "registry.json"
-    return packaged if packaged.is_file() else REPO_DIR / "registry.json"
+    packaged = PACKAGE_DIR / "_data" / name
+    return packaged if packaged.exists() else REPO_DIR / name
+
+
+def registry_path() -> Path:
+    """$ZOO_REGISTRY, else the registry installed inside the package, else the repository's."""
+    return resource_path("ZOO_REGISTRY", "registry.json")
 
 
 _CACHE: Dict[tuple, Registry] = {}

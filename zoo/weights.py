@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 import torch
 
 from .devices import resolve_device
-from .errors import UnknownModelError, WeightsError, did_you_mean
+from .errors import WeightsError
 from .io import atomic_save_safetensors
-from .registry import NAME_RE, PACKAGE_DIR, REPO_DIR, Entry, load_registry, parse_entry
+from .registry import NAME_RE, Entry, load_registry, parse_entry, resource_path
 
 FORMAT_VERSION = "1"
 WEIGHTS_FILE = "model.safetensors"
@@ -24,11 +24,7 @@ WEIGHTS_FILE = "model.safetensors"
 
 def weights_dir() -> Path:
     """$ZOO_WEIGHTS_DIR, else the weights installed inside the package, else the repository's."""
-    env = os.environ.get("ZOO_WEIGHTS_DIR")
-    if env:
-        return Path(env)
-    packaged = PACKAGE_DIR / "_data" / "weights"
-    return packaged if packaged.is_dir() else REPO_DIR / "weights"
+    return resource_path("ZOO_WEIGHTS_DIR", "weights")
 
 
 def shipped_weights(name: str) -> Path:
@@ -139,9 +135,7 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
             raise WeightsError("pretrained=False takes a registry name, not a file; use zoo.get_entry(name).build()")
         entry, _ = entry_from_file(path)
     else:
-        if text not in registry:
-            raise UnknownModelError(f"Unknown model {text!r}.{did_you_mean(text, registry.entries) or ' See `zoo list`.'}")
-        entry = registry.get(text)
+        entry = registry.get(text)  # unknown names: UnknownModelError with a suggestion
         path = shipped_weights(text)
         if pretrained and not path.is_file():
             raise WeightsError(

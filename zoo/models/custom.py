@@ -6,7 +6,6 @@ Kept as its reference system had it: Xavier-uniform weights and zero biases set 
 from __future__ import annotations
 
 import math
-from typing import List
 
 import torch
 from torch import nn
@@ -14,6 +13,7 @@ from torch import nn
 from ._api import register_model
 from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder
 from .configs import CustomMLPConfig
+from .mlp import stack_layers
 
 
 class Linear(nn.Module):
@@ -54,24 +54,13 @@ class Sigmoid(nn.Module):
         return torch.where(nonneg, 1 / (1 + pos), neg / (1 + neg))
 
 
-def _stack(widths: List[int], last: nn.Module | None) -> nn.Sequential:
-    layers: List[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(Linear(n_in, n_out))
-        if i < len(widths) - 2:
-            layers.append(ReLU())
-        elif last is not None:
-            layers.append(last)
-    return nn.Sequential(*layers)
-
-
 @register_model("custom-mlp", CustomMLPConfig)
 class CustomMLPAutoencoder(Autoencoder):
     def __init__(self, config: CustomMLPConfig):
         super().__init__(config)
         widths = [INPUT_DIM, *config.hidden, config.latent_dim]
-        self.encoder = _stack(widths, None)
-        self.decoder = _stack(widths[::-1], Sigmoid())
+        self.encoder = stack_layers(widths, Linear, ReLU, None)  # unbounded code
+        self.decoder = stack_layers(widths[::-1], Linear, ReLU, Sigmoid)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))

@@ -1,7 +1,7 @@
 """Plain MLP autoencoder (``"mlp"``): the linear-128, deep-64, deep-784-32 and hinton-30 family."""
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List, Optional
 
 import torch
 from torch import nn
@@ -10,17 +10,25 @@ from ._api import register_model
 from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder, activation
 from .configs import MLPConfig
 
+Factory = Callable[[], nn.Module]
 
-def mlp_layers(widths: List[int], act: str, last_act: str | None) -> nn.Sequential:
-    """Linear layers through ``widths``, ``act`` between them and ``last_act`` (or none) at the end."""
+
+def stack_layers(widths: List[int], linear: Callable[[int, int], nn.Module], act: Factory,
+                 last_act: Optional[Factory]) -> nn.Sequential:
+    """``linear`` layers through ``widths``, ``act()`` between them and ``last_act()`` (if any) at the end."""
     layers: List[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        is_last = i == len(widths) - 2
-        name = last_act if is_last else act
-        if name is not None:
-            layers.append(activation(name))
+        layers.append(linear(n_in, n_out))
+        make = last_act if i == len(widths) - 2 else act
+        if make is not None:
+            layers.append(make())
     return nn.Sequential(*layers)
+
+
+def mlp_layers(widths: List[int], act: str, last_act: Optional[str]) -> nn.Sequential:
+    """torch.nn Linear layers with activations named as in the registry (``last_act`` None: none)."""
+    last = (lambda: activation(last_act)) if last_act is not None else None
+    return stack_layers(widths, nn.Linear, lambda: activation(act), last)
 
 
 @register_model("mlp", MLPConfig)
