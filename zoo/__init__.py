@@ -19,6 +19,9 @@ _LAZY = {
     "train": "runs",
     "Trainer": "trainer",
     "ZooError": "errors",
+    "evaluate": "evaluation",
+    "compare": "evaluation",
+    "linear_probe": "probe",
 }
 
 __all__ = ["__version__", *_LAZY]

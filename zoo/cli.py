@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, List, Optional
 
 import click
 
 from . import __version__
 from .errors import ZooError
+from .formatting import FORMATS, render
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -54,16 +56,10 @@ def main() -> None:
     zoo list                 the models in the registry
     zoo info NAME            one registry entry in full
     zoo train NAME           train NAME with its recipe
+    zoo eval NAME|PATH       one model's test metrics beside PCA
+    zoo compare [NAMES]      every trained model, best first
+    zoo plot KIND ...        latent space, samples, digits, data set
     """
-
-
-def _table(rows: List[List[str]], header: List[str], right: tuple = ()) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 def model_summary(name: str) -> dict:
@@ -97,12 +93,9 @@ def list_command(pattern: Optional[str], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    header = ["name", "dataset", "architecture", "latent", "params", "weights"]
-    body = [
-        [r["name"], r["dataset"], r["architecture"], r["latent_dim"], f"{r['params']:,}", "yes" if r["weights"] else "no"]
-        for r in rows
-    ]
-    click.echo(_table(body, header, right=(3, 4)))
+    for row in rows:
+        row["latent"] = row["latent_dim"]
+    click.echo(render(rows, ["name", "dataset", "architecture", "latent", "params", "weights"]))
 
 
 @main.command("info")
@@ -149,3 +142,146 @@ def train_command(name: str, out: Optional[str], quiet: bool, **options: Any) ->
             f"{summary['name']}: best val loss {summary['best_val_loss']:.6f} at epoch {summary['best_epoch']}, "
             f"test MSE {summary['test_mse']:.6f}; {summary['stop_reason']}; saved {summary['run_dir']}/model.safetensors"
         )
+
+
+METRIC_CHOICE = click.Choice(["mse", "psnr", "ssim", "bce"])
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+LIMIT_OPTION = click.option("--limit", type=click.IntRange(min=1), help="Only the first N test images [default: all].")
+DEVICE_OPTION = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+
+
+@main.command("eval")
+@click.argument("target", metavar="NAME|PATH")
+@click.option("--metric", "-m", "metrics", type=METRIC_CHOICE, multiple=True,
+              help="Metric to report (repeatable) [default: mse, psnr, ssim, bce].")
+@FORMAT_OPTION
+@click.option("--probe", is_flag=True, help="Also the linear-probe accuracy of the codes (and of PCA codes).")
+@click.option("--baseline/--no-baseline", default=True, show_default=True, help="PCA of the same size beside the model.")
+@LIMIT_OPTION
+@DEVICE_OPTION
+def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: bool, limit: Optional[int],
+                 device: str) -> None:
+    """Evaluate one model (registry name, weights file or run folder) on its test split."""
+    from .evaluation import ALL_METRICS, eval_rows
+
+    metrics = metrics or ALL_METRICS
+    rows = eval_rows(target, metrics=metrics, limit=limit, probe=probe, baseline=baseline, device=device)
+    columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics]
+    click.echo(render(rows, columns + (["probe_accuracy"] if probe else []), fmt))
+
+
+COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", "mse", "psnr", "ssim", "bce",
+                   "pca_mse", "pca_psnr", "pca_ssim", "pca_bce"]
+
+
+@main.command("compare")
+@click.argument("names", nargs=-1, metavar="[NAME|PATH]...")
+@click.option("--metric", type=METRIC_CHOICE, default="ssim", show_default=True, help="Sort by this metric, best first.")
+@FORMAT_OPTION
+@click.option("--out", type=click.Path(file_okay=False), help="Also write a bar chart and a side-by-side figure here.")
+@LIMIT_OPTION
+@DEVICE_OPTION
+def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], limit: Optional[int], device: str) -> None:
+    """Compare every model with weights (or those named) beside PCA of the same code size."""
+    from .evaluation import compare
+
+    rows = compare(list(names) or None, metric=metric, limit=limit, device=device)
+    click.echo(render(rows, COMPARE_COLUMNS, fmt))
+    if out:
+        from .plots import write_comparison
+
+        for path in write_comparison(rows, metric, out, device=device):
+            click.echo(f"wrote {path}", err=True)
+
+
+@main.group("plot")
+def plot_group() -> None:
+    """Figures: latent space, samples, a chosen digit, the data set, interpolation."""
+
+
+OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), help="PNG file to write [default: NAME-KIND.png].")
+
+
+def _write_png(target: str, kind: str, out: Optional[str], figure_or_grid: Any) -> None:
+    import torch
+
+    from .figures import save_figure, save_grid
+
+    path = out or f"{Path(target.rstrip('/')).name}-{kind}.png"
+    if isinstance(figure_or_grid, torch.Tensor):
+        save_grid(path, figure_or_grid)
+    else:
+        save_figure(path, figure_or_grid)
+    click.echo(f"wrote {path}")
+
+
+def _load(target: str, device: str):
+    from .weights import load
+
+    return load(target, device=device)
+
+
+@plot_group.command("latent")
+@click.argument("target", metavar="NAME|PATH")
+@click.option("--method", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True,
+              help="Projection to 2-d for wider codes.")
+@click.option("--limit", type=click.IntRange(min=10), default=5000, show_default=True, help="Test images plotted.")
+@OUT_OPTION
+@DEVICE_OPTION
+def plot_latent(target: str, method: str, limit: int, out: Optional[str], device: str) -> None:
+    """Test codes in 2-d, coloured by label."""
+    from .plots import latent_figure
+
+    _write_png(target, "latent", out, latent_figure(_load(target, device), method=method, limit=limit))
+
+
+@plot_group.command("samples")
+@click.argument("target", metavar="NAME|PATH")
+@click.option("--n", type=click.IntRange(min=1, max=1024), default=64, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@OUT_OPTION
+@DEVICE_OPTION
+def plot_samples(target: str, n: int, seed: int, out: Optional[str], device: str) -> None:
+    """Images decoded from the prior (variational models)."""
+    from .plots import samples_grid
+
+    _write_png(target, "samples", out, samples_grid(_load(target, device), n=n, seed=seed))
+
+
+@plot_group.command("digit")
+@click.argument("target", metavar="NAME|PATH")
+@click.option("--digit", type=int, required=True, help="Class to show (0-9).")
+@click.option("--n", type=click.IntRange(min=1, max=64), default=8, show_default=True)
+@OUT_OPTION
+@DEVICE_OPTION
+def plot_digit(target: str, digit: int, n: int, out: Optional[str], device: str) -> None:
+    """Test images of one class above their reconstructions."""
+    from .plots import digit_grid
+
+    _write_png(target, f"digit{digit}", out, digit_grid(_load(target, device), digit, n=n))
+
+
+@plot_group.command("dataset")
+@click.argument("dataset", type=click.Choice(["mnist", "fashion-mnist"]))
+@click.option("--n", type=click.IntRange(min=1, max=32), default=5, show_default=True, help="Grid side.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@OUT_OPTION
+def plot_dataset(dataset: str, n: int, seed: int, out: Optional[str]) -> None:
+    """An n x n grid of training images."""
+    from .plots import dataset_grid
+
+    _write_png(dataset, "grid", out, dataset_grid(dataset, n=n, seed=seed))
+
+
+@plot_group.command("interpolate")
+@click.argument("target", metavar="NAME|PATH")
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="Test image index.")
+@click.option("--end", type=click.IntRange(min=0), default=1, show_default=True, help="Test image index.")
+@click.option("--steps", type=click.IntRange(min=2, max=64), default=10, show_default=True)
+@OUT_OPTION
+@DEVICE_OPTION
+def plot_interpolate(target: str, start: int, end: int, steps: int, out: Optional[str], device: str) -> None:
+    """Decodings along the line between two test images' codes."""
+    from .plots import interpolation_grid
+
+    _write_png(target, "interpolation", out, interpolation_grid(_load(target, device), start=start, end=end, steps=steps))

@@ -76,3 +76,67 @@ def save_figure(path: Union[str, Path], fig) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _grid_image(images: torch.Tensor, nrow: int) -> torch.Tensor:
+    from torchvision.utils import make_grid
+
+    return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)[0]
+
+
+def image_rows_figure(rows: List[tuple], *, title: str = ""):
+    """One labelled row of images per ``(label, images (N, 1, 28, 28))``, e.g. original vs each model."""
+    from matplotlib.figure import Figure
+
+    if not rows:
+        raise ValueError("image_rows_figure needs at least one row")
+    n = rows[0][1].shape[0]
+    fig = Figure(figsize=(1.0 + 0.6 * n, 0.75 * len(rows) + 0.5), dpi=100)
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, (label, images) in zip(axes, rows):
+        ax.imshow(_grid_image(images, nrow=n).numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_figure(names: List[str], values: List[float], baselines: List[float], *, label: str, title: str = ""):
+    """Horizontal bars of a metric per model, each with its PCA baseline beside it."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 0.45 * len(names) + 1.2), dpi=100)
+    ax = fig.add_subplot()
+    ys = list(range(len(names)))
+    ax.barh([y - 0.2 for y in ys], values, height=0.4, label="model")
+    ax.barh([y + 0.2 for y in ys], baselines, height=0.4, label="PCA, same code size", color="lightgrey")
+    ax.set_yticks(ys, names)
+    ax.invert_yaxis()  # best (first) at the top, each model's bar above its baseline
+    ax.set_xlabel(label)
+    ax.set_title(title)
+    fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def scatter_figure(points: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], *, title: str = "",
+                   xlabel: str = "", ylabel: str = ""):
+    """A 2-d scatter coloured by class."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 5.5), dpi=100)
+    ax = fig.add_subplot()
+    pts, lab = points.detach().double().cpu().numpy(), labels.cpu().numpy()
+    cmap = __import__("matplotlib").colormaps["tab10"]
+    for c, name in enumerate(classes):
+        mask = lab == c
+        ax.scatter(pts[mask, 0], pts[mask, 1], s=3, color=cmap(c), label=name, alpha=0.7, linewidths=0)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(markerscale=4, fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig

@@ -64,7 +64,8 @@ def _read(path: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
 
     with safe_open(str(path), framework="pt") as handle:
         info = json.loads((handle.metadata() or {})["zoo.state"])
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        # clone: the tensors may be mapped from the file, and some (best weights) outlive this call
+        tensors = {key: handle.get_tensor(key).clone() for key in handle.keys()}
     if info.get("format") != STATE_FORMAT:
         raise ValueError(f"state format {info.get('format')!r}, this zoo reads {STATE_FORMAT}")
     return tensors, info

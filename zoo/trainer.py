@@ -15,7 +15,6 @@ interrupted.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
@@ -33,17 +32,12 @@ from .figures import loss_figure, reconstruction_grid, save_figure, save_grid
 from .io import atomic_write_json
 from .noise import corrupt
 from .registry import Entry
+from .seeds import derive_seed
 from .state import flatten_optimizer, save_state, unflatten_optimizer
 from .weights import WEIGHTS_FILE, save_weights
 
 EVAL_BATCH = 1000  # images per forward pass when evaluating (no gradients, so larger than training)
 PREVIEW = 16  # test images shown in reconstructions.png and TensorBoard
-
-
-def derive_seed(seed: int, *parts: Any) -> int:
-    """A 63-bit seed from the recipe's seed and a purpose, stable across processes and versions."""
-    digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def make_optimizer(recipe, params) -> torch.optim.Optimizer:

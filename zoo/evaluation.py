@@ -1,0 +1,196 @@
+"""Evaluate models (and their PCA baselines) on a test split: ``zoo.evaluate`` and ``zoo.compare``."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+import torch
+
+from .data import load_dataset, to_float
+from .errors import UsageError, did_you_mean
+from .metrics import METRICS
+from .registry import Noise
+from .seeds import derive_seed
+
+DEFAULT_METRICS = ("mse", "psnr", "ssim")
+EVAL_BATCH = 1000
+
+
+def check_metrics(metrics: Union[str, Iterable[str]]) -> tuple:
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    for name in names:
+        if name not in METRICS:
+            hint = did_you_mean(name, METRICS) or f" Known metrics: {', '.join(METRICS)}."
+            raise UsageError(f"Unknown metric {name!r}.{hint}")
+    if not names:
+        raise UsageError("Name at least one metric")
+    return names
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def score(
+    reconstruct: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    metrics: Sequence[str],
+    *,
+    device: torch.device,
+    noise: Optional[Noise] = None,
+    noise_seed: int = 0,
+    batch_size: int = EVAL_BATCH,
+) -> Dict[str, float]:
+    """Mean of each metric over ``images`` (uint8), reconstructing (corrupted) inputs batch by batch.
+
+    Sums stay on ``device`` until the end: one host sync per call.
+    """
+    totals = {m: torch.zeros((), dtype=torch.float64, device=device) for m in metrics}
+    g = None
+    if noise is not None:
+        from .noise import corrupt
+
+        g = torch.Generator(device=device).manual_seed(noise_seed)
+    for start in range(0, len(images), batch_size):
+        target = to_float(images[start : start + batch_size].to(device))
+        inputs = corrupt(target, noise, g) if noise is not None else target
+        recon = reconstruct(inputs)
+        for m in metrics:
+            totals[m] += METRICS[m].fn(recon, target).sum()
+    return {m: float(v) / len(images) for m, v in totals.items()}
+
+
+def test_images(dataset: str, limit: Optional[int]) -> torch.Tensor:
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be >= 1, got {limit}")
+    return load_dataset(dataset, "test").images[:limit]
+
+
+def evaluate(
+    model: torch.nn.Module,
+    *,
+    dataset: Optional[str] = None,
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    limit: Optional[int] = None,
+    denoising: bool = False,
+) -> Dict[str, Any]:
+    """Metrics of ``model`` on the test split of ``dataset`` (default: the model's own).
+
+    Args:
+        model: a zoo model (``zoo.load(...)``); evaluated in eval mode on its own device.
+        dataset: ``"mnist"`` or ``"fashion-mnist"``; default: the data set the model was trained on.
+        metrics: any of ``"mse"``, ``"psnr"``, ``"ssim"``, ``"bce"``.
+        limit: evaluate on the first ``limit`` test images only (default: all 10,000).
+        denoising: corrupt the inputs with the model's recipe noise (fixed seed) and score
+            the reconstructions against the clean images.
+    Returns:
+        ``{"dataset", "n", <metric>: mean, ...}``.
+    """
+    metrics = check_metrics(metrics)
+    entry = getattr(model, "entry", None)
+    dataset = dataset or (entry.dataset if entry is not None else None)
+    if dataset is None:
+        raise UsageError("evaluate() needs dataset= for a model that does not come from zoo.load")
+    noise = None
+    if denoising:
+        noise = entry.recipe.noise if entry is not None else None
+        if noise is None:
+            raise UsageError("denoising=True needs a model whose recipe corrupts its inputs")
+    images = test_images(dataset, limit)
+    was_training = model.training
+    model.eval()
+    try:
+        seed = derive_seed(entry.recipe.seed if entry is not None else 0, "test")
+        result = score(model, images, metrics, device=model_device(model), noise=noise, noise_seed=seed)
+    finally:
+        model.train(was_training)
+    return {"dataset": dataset, "n": len(images), **result}
+
+
+def evaluate_pca(dataset: str, k: int, *, metrics: Iterable[str] = DEFAULT_METRICS, limit: Optional[int] = None,
+                 noise: Optional[Noise] = None, noise_seed: int = 0, device=None) -> Dict[str, Any]:
+    """The same metrics for PCA with ``k`` components fitted on ``dataset``'s training split."""
+    from .pca import load_pca
+
+    device = torch.device(device or "cpu")
+    pca = load_pca(dataset, device=device)
+    images = test_images(dataset, limit)
+    result = score(lambda x: pca.reconstruct(x, k), images, check_metrics(metrics), device=device,
+                   noise=noise, noise_seed=noise_seed)
+    return {"dataset": dataset, "n": len(images), **result}
+
+
+ALL_METRICS = tuple(METRICS)
+
+
+def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limit: Optional[int] = None,
+            device=None) -> List[Dict[str, Any]]:
+    """Every model with weights (or ``names``: registry names or run folders), best first by ``metric``.
+
+    Each row: name, dataset, latent_dim, params, the four metrics, and ``pca_*`` the same metrics
+    for PCA with as many components as the model's code, fitted on the same data set's train split.
+    """
+    from .registry import list_models
+    from .weights import has_weights, load
+
+    check_metrics(metric)
+    if not names:
+        names = [n for n in list_models() if has_weights(n)]
+        if not names:
+            raise UsageError("No registry model has trained weights yet; name run folders instead, "
+                             "e.g. zoo compare runs/deep-784-32")
+    rows = []
+    for name in names:
+        model = load(name, device=device)
+        entry = model.entry
+        row = {"name": str(name), "dataset": entry.dataset, "latent_dim": entry.latent_dim,
+               "params": model.num_parameters()}
+        result = evaluate(model, metrics=ALL_METRICS, limit=limit)
+        row.update({m: result[m] for m in ALL_METRICS})
+        pca = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit, device=model_device(model))
+        row.update({f"pca_{m}": pca[m] for m in ALL_METRICS})
+        rows.append(row)
+    return sort_rows(rows, metric)
+
+
+def sort_rows(rows: List[Dict[str, Any]], metric: str) -> List[Dict[str, Any]]:
+    """Best first by ``metric`` (descending where higher is better)."""
+    return sorted(rows, key=lambda r: r[metric], reverse=METRICS[metric].higher_is_better)
+
+
+def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optional[int] = None,
+              probe: bool = False, baseline: bool = True, device=None) -> List[Dict[str, Any]]:
+    """What ``zoo eval`` prints: the model's rows (reconstruction, and denoising where its recipe
+    corrupts inputs) and, with ``baseline``, the same rows for PCA of the same size."""
+    from .weights import load
+
+    metrics = check_metrics(metrics)
+    model = load(target, device=device)
+    entry = model.entry
+    k, device = entry.latent_dim, model_device(model)
+    common = {"dataset": entry.dataset, "latent_dim": k}
+    tasks = [("reconstruction", None)]
+    if entry.recipe.noise is not None:
+        tasks.append(("denoising", entry.recipe.noise))
+    probe_result = None
+    if probe:
+        from .probe import linear_probe
+
+        probe_result = linear_probe(model, limit=limit)
+    rows = []
+    for task, noise in tasks:
+        result = evaluate(model, metrics=metrics, limit=limit, denoising=noise is not None)
+        row = {"name": str(target), "task": task, **common, "params": model.num_parameters(), "n": result["n"],
+               **{m: result[m] for m in metrics}}
+        if probe_result is not None:
+            row["probe_accuracy"] = probe_result["probe_accuracy"]
+        rows.append(row)
+        if baseline:
+            seed = derive_seed(entry.recipe.seed, "test")
+            pca = evaluate_pca(entry.dataset, k, metrics=metrics, limit=limit, noise=noise, noise_seed=seed, device=device)
+            row = {"name": f"pca-{k}", "task": task, **common, "params": 784 * k + 784, "n": pca["n"],
+                   **{m: pca[m] for m in metrics}}
+            if probe_result is not None:
+                row["probe_accuracy"] = probe_result["pca_probe_accuracy"]
+            rows.append(row)
+    return rows

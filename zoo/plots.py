@@ -1,0 +1,123 @@
+"""Figures that need a model or the data: latent space, samples, a chosen digit, interpolation,
+the data set itself, and the comparison figures of ``zoo compare --out``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from .data import DATASETS, load_dataset, to_float
+from .errors import UsageError
+from .figures import bar_figure, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
+from .metrics import METRICS
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _entry_dataset(model, dataset: Optional[str]) -> str:
+    return dataset or model.entry.dataset
+
+
+@torch.no_grad()
+def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", limit: int = 5000, seed: int = 0):
+    """Test codes in 2-d coloured by label: the code itself if 2-d, else a PCA or t-SNE projection."""
+    dataset = _entry_dataset(model, dataset)
+    test = load_dataset(dataset, "test")
+    x = to_float(test.images[:limit].to(_device(model)))
+    model.eval()
+    codes = model.encode(x).double().cpu()
+    labels = test.labels[:limit]
+    k = codes.shape[1]
+    if k == 2:
+        points, how = codes, "code"
+    elif method == "pca":
+        centred = codes - codes.mean(0)
+        _, _, v = torch.linalg.svd(centred, full_matrices=False)
+        points, how = centred @ v[:2].T, f"PCA of the {k}-d code"
+    elif method == "tsne":
+        try:
+            from sklearn.manifold import TSNE
+        except ImportError:
+            raise UsageError("t-SNE needs scikit-learn: pip install scikit-learn (or use --method pca)") from None
+        points = torch.from_numpy(TSNE(n_components=2, init="pca", random_state=seed).fit_transform(codes.numpy()))
+        how = f"t-SNE of the {k}-d code"
+    else:
+        raise UsageError(f"Unknown projection {method!r}: use pca or tsne")
+    name = model.entry.name or "model"
+    axis = "z" if k == 2 else how.split(" of ")[0].lower()
+    return scatter_figure(points, labels, DATASETS[dataset].classes, title=f"{name}: {how}, {len(labels)} test images",
+                          xlabel=f"{axis} 1", ylabel=f"{axis} 2")
+
+
+@torch.no_grad()
+def samples_grid(model, *, n: int = 64, seed: int = 0) -> torch.Tensor:
+    """Images decoded from prior samples (variational models only), 8 a row."""
+    if not hasattr(model, "sample"):
+        raise UsageError(f"{model.entry.name or 'this model'} is not variational: only a VAE can sample")
+    model.eval()
+    g = torch.Generator(device=_device(model)).manual_seed(seed)
+    return reconstruction_grid([model.sample(n, generator=g)], nrow=8)
+
+
+@torch.no_grad()
+def digit_grid(model, digit: int, *, n: int = 8, dataset: Optional[str] = None) -> torch.Tensor:
+    """The first ``n`` test images of class ``digit`` above their reconstructions."""
+    dataset = _entry_dataset(model, dataset)
+    if not 0 <= digit < len(DATASETS[dataset].classes):
+        raise UsageError(f"--digit must be 0 to {len(DATASETS[dataset].classes) - 1}, got {digit}")
+    test = load_dataset(dataset, "test")
+    x = to_float(test.images[test.labels == digit][:n].to(_device(model)))
+    model.eval()
+    return reconstruction_grid([x, model(x)], nrow=len(x))
+
+
+def dataset_grid(dataset: str, *, n: int = 5, seed: int = 0) -> torch.Tensor:
+    """An n x n grid of training images drawn with ``seed``."""
+    train = load_dataset(dataset, "train")
+    idx = torch.randperm(len(train.images), generator=torch.Generator().manual_seed(seed))[: n * n]
+    return reconstruction_grid([to_float(train.images[idx])], nrow=n)
+
+
+@torch.no_grad()
+def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, dataset: Optional[str] = None) -> torch.Tensor:
+    """Decodings along the straight line between the codes of test images ``start`` and ``end``."""
+    dataset = _entry_dataset(model, dataset)
+    test = load_dataset(dataset, "test")
+    for which, i in (("--start", start), ("--end", end)):
+        if not 0 <= i < len(test.images):
+            raise UsageError(f"{which} must be a test image index 0 to {len(test.images) - 1}, got {i}")
+    if steps < 2:
+        raise UsageError(f"--steps must be >= 2, got {steps}")
+    model.eval()
+    x = to_float(test.images[[start, end]].to(_device(model)))
+    za, zb = model.encode(x)
+    t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
+    return reconstruction_grid([model.decode((1 - t) * za + t * zb)], nrow=steps)
+
+
+@torch.no_grad()
+def write_comparison(rows: List[Dict[str, Any]], metric: str, out: str, *, device=None, n: int = 8) -> List[Path]:
+    """``<metric>.png`` (bars, with PCA baselines) and ``reconstructions.png`` (same test images, every model)."""
+    from .weights import load
+
+    out_dir = Path(out)
+    label = METRICS[metric].label
+    paths = [out_dir / f"{metric}.png", out_dir / "reconstructions.png"]
+    better = "higher" if METRICS[metric].higher_is_better else "lower"
+    bars = bar_figure([Path(r["name"]).name for r in rows], [r[metric] for r in rows], [r[f"pca_{metric}"] for r in rows],
+                      label=label, title=f"{label} on the test split ({better} is better)")
+    save_figure(paths[0], bars)
+    image_rows: List[tuple] = []
+    shown = set()
+    for row in rows:
+        model = load(row["name"], device=device)
+        x = to_float(load_dataset(row["dataset"], "test").images[:n].to(_device(model)))
+        if row["dataset"] not in shown:  # one row of originals per data set
+            image_rows.append((f"original ({row['dataset']})", x))
+            shown.add(row["dataset"])
+        image_rows.append((Path(row["name"]).name, model(x)))
+    save_figure(paths[1], image_rows_figure(image_rows, title="The same test images, reconstructed by each model"))
+    return paths
