@@ -96,6 +96,7 @@ def evaluate(
         noise = entry.recipe.noise if entry is not None else None
         if noise is None:
             raise UsageError("denoising=True needs a model whose recipe corrupts its inputs")
+        noise = noise.hardest()  # scored at the strongest level the recipe trains on
     images = test_images(dataset, limit)
     was_training = model.training
     model.eval()
@@ -171,7 +172,7 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
     common = {"dataset": entry.dataset, "latent_dim": k}
     tasks = [("reconstruction", None)]
     if entry.recipe.noise is not None:
-        tasks.append(("denoising", entry.recipe.noise))
+        tasks.append(("denoising", entry.recipe.noise.hardest()))
     probe_result = None
     if probe:
         from .probe import linear_probe

@@ -9,7 +9,11 @@ from .registry import Noise
 def corrupt(x: torch.Tensor, noise: Noise, generator: torch.Generator) -> torch.Tensor:
     """A corrupted copy of ``x`` (floats in [0, 1]); ``generator`` must live on ``x``'s device."""
     if noise.type == "gaussian":
-        noisy = x + noise.std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        std = noise.std
+        if noise.std_min is not None:  # one level per image, uniform in [std_min, std]
+            u = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=generator, device=x.device, dtype=x.dtype)
+            std = noise.std_min + (noise.std - noise.std_min) * u
+        noisy = x + std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return noisy.clamp_(0, 1) if noise.clip else noisy
     draw = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     if noise.type == "masking":  # zero each pixel with probability p

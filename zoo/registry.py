@@ -43,6 +43,7 @@ class Noise:
 
     type: Literal["gaussian", "masking", "salt_pepper"]
     std: Optional[float] = None  # gaussian: standard deviation added to pixels in [0, 1]
+    std_min: Optional[float] = None  # gaussian: if set, each image's std is drawn from U(std_min, std)
     p: Optional[float] = None  # masking / salt_pepper: probability a pixel is corrupted
     clip: bool = True  # gaussian: clip the corrupted image back into [0, 1]
 
@@ -51,10 +52,16 @@ class Noise:
             require(self.std is not None, "std", "gaussian noise needs std")
             require(self.std > 0, "std", f"must be > 0, got {self.std}")
             require(self.p is None, "p", "does not apply to gaussian noise")
+            if self.std_min is not None:
+                require(0 <= self.std_min < self.std, "std_min", f"must be in [0, std), got {self.std_min}")
         else:
             require(self.p is not None, "p", f"{self.type} noise needs p")
             require(0 < self.p < 1, "p", f"must be in (0, 1), got {self.p}")
-            require(self.std is None, "std", f"does not apply to {self.type} noise")
+            require(self.std is None and self.std_min is None, "std", f"does not apply to {self.type} noise")
+
+    def hardest(self) -> "Noise":
+        """The fixed, strongest corruption of this kind: what the denoising task is scored on."""
+        return dataclasses.replace(self, std_min=None)
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,7 @@ class Entry:
     recipe: Recipe
     params: Optional[int] = None  # parameter count; the tests hold the code to it
     reference: str = ""  # the reference system the entry comes from, if any
+    reference_recipe: Optional[Dict[str, Any]] = None  # the recipe before tuning, and what it reached
     name: str = field(default="", init=False, compare=False)
 
     def __post_init__(self):
