@@ -50,7 +50,7 @@ def test_info_prints_the_entry_in_full():
     data = json.loads(result.output)
     assert data["name"] == "fashion-64"
     assert data["recipe"]["early_stopping"] == {"patience": 5, "min_delta": 1e-05}
-    assert data["params"] == 435536 and data["weights"] is None
+    assert data["params"] == 435536 and data["weights"].endswith("fashion-64/model.safetensors")
 
 
 def test_unknown_name_exits_2_with_one_line_and_a_suggestion():

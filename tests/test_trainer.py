@@ -133,12 +133,16 @@ def test_resume_without_state_starts_from_the_beginning(tmp_path):
 
 
 def test_resume_can_extend_a_finished_run(tmp_path):
-    zoo.train("linear-128", out=tmp_path / "a", epochs=1, limit_batches=4, device="cpu", quiet=True)
-    extended = zoo.train("linear-128", out=tmp_path / "a", epochs=2, limit_batches=4, resume=True, device="cpu", quiet=True)
-    straight = zoo.train("linear-128", out=tmp_path / "b", epochs=2, limit_batches=4, device="cpu", quiet=True)
+    zoo.train("deep-784-32", out=tmp_path / "a", epochs=1, limit_batches=4, device="cpu", quiet=True)
+    extended = zoo.train("deep-784-32", out=tmp_path / "a", epochs=2, limit_batches=4, resume=True, device="cpu", quiet=True)
+    straight = zoo.train("deep-784-32", out=tmp_path / "b", epochs=2, limit_batches=4, device="cpu", quiet=True)
     assert extended["epochs_run"] == 2 and extended["history"][0] == straight["history"][0] | {
         "seconds": extended["history"][0]["seconds"], "samples_per_s": extended["history"][0]["samples_per_s"]}
     assert_same_tensors(tmp_path / "a" / "model.safetensors", tmp_path / "b" / "model.safetensors")
+    # a cosine schedule is laid out over the run's epochs, so such a run cannot be extended
+    zoo.train("linear-128", out=tmp_path / "cos", epochs=1, limit_batches=2, device="cpu", quiet=True)
+    with pytest.raises(UsageError, match="cosine schedule fixed to 1 epochs"):
+        zoo.train("linear-128", out=tmp_path / "cos", epochs=2, limit_batches=2, resume=True, device="cpu")
 
 
 class Crash(Exception):

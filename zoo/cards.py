@@ -75,6 +75,11 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     return card
 
 
+def tasks_in_order(card: Dict[str, Any]) -> List[str]:
+    """Plain reconstruction first, then denoising (card.json stores its keys sorted)."""
+    return sorted(card["test"], key=lambda task: task != "reconstruction")
+
+
 def card_markdown(card: Dict[str, Any]) -> str:
     """The short human-readable card."""
     t = card["training"]
@@ -100,9 +105,9 @@ def card_markdown(card: Dict[str, Any]) -> str:
         "| task | model | MSE | PSNR (dB) | SSIM | BCE |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    for task, by in card["test"].items():
+    for task in tasks_in_order(card):
         for who, label in (("model", card["name"]), ("pca", f"PCA-{card['latent_dim']}")):
-            m = by[who]
+            m = card["test"][task][who]
             lines.append(f"| {task} | {label} | {m['mse']:.6f} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['bce']:.4f} |")
     if "squared_error_per_image" in card:
         se = card["squared_error_per_image"]
@@ -130,16 +135,18 @@ def results_table(cards: List[Dict[str, Any]]) -> str:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for card in cards:
-        for task, by in card["test"].items():
-            m, p = by["model"], by["pca"]
-            label = card["name"] if task == "reconstruction" else f"{card['name']} ({task})"
+        for task in tasks_in_order(card):
+            m, p = card["test"][task]["model"], card["test"][task]["pca"]
+            label = card["name"] if task == "reconstruction" else f"{card['name']}: noisy input"
             t = card["training"]
             lines.append(
                 f"| [`{label}`](weights/{card['name']}/README.md) | {card['dataset']} | {card['latent_dim']} | "
                 f"{m['mse']:.5f} | {p['mse']:.5f} | {m['psnr']:.2f} | {p['psnr']:.2f} | {m['ssim']:.4f} | "
                 f"{p['ssim']:.4f} | {m['bce']:.4f} | {t['epochs_run']} | {t['train_seconds']:.0f} s {t['device']} |"
             )
-    lines += ["", "Originals above reconstructions (the first 16 test images):", ""]
+    lines += ["", "`denoising: noisy input` scores Gaussian-corrupted test images (std 0.5) against the clean ones, "
+              "beside PCA applied to the same corrupted images. Times are training-loop seconds on the "
+              "device named.", "", "Originals above reconstructions (the first 16 test images):", ""]
     for card in cards:
         lines += [f"**{card['name']}**", "", f"![{card['name']}](weights/{card['name']}/reconstructions.png)", ""]
     return "\n".join(lines).rstrip()

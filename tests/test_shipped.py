@@ -1,0 +1,85 @@
+"""The shipped weights: files match their cards, cards are reproduced by `zoo eval`, every entry beats
+PCA of its size, and registry.json and the weights travel inside a wheel."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+import zoo
+from zoo.cards import SHIPPED_FILES, sha256_file, tasks_in_order
+from zoo.data import checksums
+from zoo.evaluation import ALL_METRICS, eval_rows
+from zoo.registry import REPO_DIR, parse_entry
+from zoo.weights import read_metadata, weights_dir
+
+NAMES = zoo.list_models()
+
+
+def card(name):
+    return json.loads((weights_dir() / name / "card.json").read_text())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_files_match_their_card_and_the_registry(name):
+    folder = weights_dir() / name
+    c = card(name)
+    assert set(c["files"]) == set(SHIPPED_FILES)
+    for file, digest in c["files"].items():
+        assert sha256_file(folder / file) == digest, file
+    meta = read_metadata(folder / "model.safetensors")
+    assert meta["zoo.name"] == name
+    # the weights were trained by the recipe registry.json holds now
+    assert parse_entry(name, json.loads(meta["zoo.entry"])) == zoo.get_entry(name)
+    assert c["data_sha256"] == checksums(c["dataset"]) == json.loads(meta["zoo.data_sha256"])
+    assert c["params"] == zoo.get_entry(name).params and c["reproduce"] == f"zoo train {name}"
+    assert (folder / "README.md").read_text().startswith(f"# {name}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card_metrics_are_reproduced_by_zoo_eval(name):
+    c = card(name)
+    rows = eval_rows(name, limit=c["check"]["limit"], baseline=False, device="cpu")
+    assert [r["task"] for r in rows] == tasks_in_order(c)
+    for row in rows:
+        for m in ALL_METRICS:
+            assert row[m] == pytest.approx(c["check"][row["task"]][m], rel=1e-6, abs=1e-9), (row["task"], m)
+        # the first 1,000 images say roughly what the full test split says
+        assert row["mse"] == pytest.approx(c["test"][row["task"]]["model"]["mse"], rel=0.25)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_entry_beats_pca_of_its_code_size(name):
+    for task, by in card(name)["test"].items():
+        assert by["model"]["mse"] < by["pca"]["mse"], task
+
+
+def test_readme_results_table_lists_every_entry():
+    text = (REPO_DIR / "README.md").read_text()
+    table = text[text.index("<!-- results:start -->"): text.index("<!-- results:end -->")]
+    for name in NAMES:
+        assert f"[`{name}`](weights/{name}/README.md)" in table
+        assert f"{card(name)['test']['reconstruction']['model']['mse']:.5f}" in table
+
+
+def test_a_wheel_carries_the_registry_and_the_weights(tmp_path):
+    """A non-editable install, used from another folder, loads every entry."""
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO_DIR), "--no-deps", "-q", "-w", str(tmp_path)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = tmp_path.glob("zoo-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    assert (site / "zoo" / "_data" / "registry.json").is_file()
+    for name in NAMES:
+        assert (site / "zoo" / "_data" / "weights" / name / "model.safetensors").is_file()
+    code = ("import zoo, sys; assert zoo.__file__.startswith(sys.argv[1]), zoo.__file__; "
+            "[zoo.load(n, device='cpu') for n in zoo.list_models()]; print(len(zoo.list_models()))")
+    run = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == str(len(NAMES))
