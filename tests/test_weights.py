@@ -9,6 +9,7 @@ import torch
 
 import zoo
 from zoo.errors import UnknownModelError, UsageError, WeightsError
+from zoo.io import CHECKSUM_KEY
 from zoo.weights import entry_from_file, read_metadata, save_weights
 
 
@@ -82,11 +83,12 @@ def test_weights_of_another_shape_are_refused(saved):
     tensors["encoder.0.weight"] = torch.zeros(64, 784)
     from safetensors.torch import save_file
 
-    save_file(tensors, str(path), metadata=read_metadata(path))
+    header = {k: v for k, v in read_metadata(path).items() if k != CHECKSUM_KEY}  # a genuine file of another shape
+    save_file(tensors, str(path), metadata=header)
     with pytest.raises(WeightsError, match="encoder.0.weight is \\(64, 784\\)"):
         zoo.load(path)
     del tensors["encoder.0.weight"]
-    save_file(tensors, str(path), metadata=read_metadata(path))
+    save_file(tensors, str(path), metadata=header)
     with pytest.raises(WeightsError, match="missing encoder.0.weight"):
         zoo.load(path)
 
@@ -115,3 +117,12 @@ def test_bad_names_and_paths(tmp_path):
 def test_cuda_where_there_is_none_is_a_usage_error():
     with pytest.raises(UsageError, match="CUDA is not available here"):
         zoo.load("fashion-64", pretrained=False, device="cuda")
+
+
+def test_a_flipped_bit_in_the_tensors_is_caught_by_the_checksum(saved):
+    _, path = saved
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # inside the last tensor's bytes; the header still parses
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="is corrupted: its tensors fail the checksum"):
+        zoo.load(path)

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 
 from .data import checksums
 from .evaluation import ALL_METRICS, eval_rows
-from .io import atomic_write_json, atomic_write_text
+from .io import CHECKSUM_KEY, atomic_write_json, atomic_write_text
 from .weights import WEIGHTS_FILE, read_metadata
 
 CHECK_LIMIT = 1000
@@ -39,7 +39,7 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     meta = read_metadata(folder / WEIGHTS_FILE)
     entry = json.loads(meta["zoo.entry"])
     facts = {k[len("zoo."):]: json.loads(v) for k, v in meta.items()
-             if k.startswith("zoo.") and k not in ("zoo.entry", "zoo.name", "zoo.format", "zoo.version")}
+             if k.startswith("zoo.") and k not in ("zoo.entry", "zoo.name", "zoo.format", "zoo.version", CHECKSUM_KEY)}
     rows = eval_rows(str(folder / WEIGHTS_FILE), device=device)
     check_rows = eval_rows(str(folder / WEIGHTS_FILE), limit=CHECK_LIMIT, device=device, baseline=False)
     name = meta["zoo.name"]

@@ -40,6 +40,9 @@ class ZooGroup(click.Group):
             _fail(exc.format_message() + hint, exc.exit_code)
         except ZooError as exc:
             _fail(str(exc), exc.exit_code)
+        except OSError as exc:  # disk full, permission denied...: the files written before stay intact
+            where = f" ({exc.filename})" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where}; files written before this are intact", 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         if isinstance(result, int):

@@ -74,8 +74,34 @@ def atomic_save(path: PathLike, save: Callable[[Path], None]) -> None:
         save(tmp)
 
 
+CHECKSUM_KEY = "zoo.tensors_sha256"
+
+
+def tensors_sha256(tensors: Dict[str, Any]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (in name order): catches bit rot
+    that a well-formed safetensors header would not."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def atomic_save_safetensors(path: PathLike, tensors: Dict[str, Any], metadata: Optional[Dict[str, str]] = None) -> None:
+    """Save with a checksum of the tensors in the header, atomically."""
     from safetensors.torch import save_file
 
     contiguous = {k: v.detach().contiguous() for k, v in tensors.items()}
+    metadata = {**(metadata or {}), CHECKSUM_KEY: tensors_sha256(contiguous)}
     atomic_save(path, lambda tmp: save_file(contiguous, str(tmp), metadata=metadata))
+
+
+def verify_checksum(tensors: Dict[str, Any], metadata: Dict[str, str]) -> bool:
+    """False when the header's checksum does not match; files without one (older ones) pass."""
+    expected = metadata.get(CHECKSUM_KEY)
+    return expected is None or expected == tensors_sha256(tensors)

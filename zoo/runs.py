@@ -1,6 +1,7 @@
 """``zoo.train``: a registry entry, the caller's overrides and a run folder, handed to the Trainer."""
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
@@ -82,7 +83,8 @@ def train(
             raise UsageError(f"--{flag} must be {'>= 0' if flag == 'checkpoint-every' else '>= 1'}, got {value}")
     state = None
     if resume and has_state(run_dir):
-        state = load_state(run_dir)
+        say = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        state = load_state(run_dir, warn=lambda message: say(f"warning: {message}"))
     if state is not None:
         entry = _resumed_entry(name, run_dir, state[1], overrides, limit_batches)
     else:

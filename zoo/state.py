@@ -10,12 +10,12 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
 from .errors import TrainingError
-from .io import atomic_save_safetensors
+from .io import atomic_save_safetensors, verify_checksum
 
 STATE_FILE = "state.safetensors"
 PREVIOUS_FILE = "state.prev.safetensors"
@@ -63,9 +63,12 @@ def _read(path: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
-        info = json.loads((handle.metadata() or {})["zoo.state"])
+        metadata = handle.metadata() or {}
+        info = json.loads(metadata["zoo.state"])
         # clone: the tensors may be mapped from the file, and some (best weights) outlive this call
         tensors = {key: handle.get_tensor(key).clone() for key in handle.keys()}
+    if not verify_checksum(tensors, metadata):
+        raise ValueError("its tensors fail the checksum in its header")
     if info.get("format") != STATE_FORMAT:
         raise ValueError(f"state format {info.get('format')!r}, this zoo reads {STATE_FORMAT}")
     return tensors, info
@@ -75,8 +78,14 @@ def has_state(run_dir: Path) -> bool:
     return (run_dir / STATE_FILE).exists() or (run_dir / PREVIOUS_FILE).exists()
 
 
-def load_state(run_dir: Path) -> Optional[Tuple[Dict[str, torch.Tensor], Dict[str, Any]]]:
-    """The newest readable state in ``run_dir`` (None when there is none at all)."""
+def load_state(run_dir: Path, warn: Optional[Callable[[str], None]] = None
+               ) -> Optional[Tuple[Dict[str, torch.Tensor], Dict[str, Any]]]:
+    """The newest good state in ``run_dir`` (None when there is none at all).
+
+    A damaged newest state (truncated, not safetensors, failing its checksum) is passed over for the
+    previous one, and ``warn`` (default: ``warnings.warn``) says so; when no good state is left the
+    error says why, so a run never silently restarts from scratch.
+    """
     problems = []
     for name in (STATE_FILE, PREVIOUS_FILE):
         path = run_dir / name
@@ -88,7 +97,11 @@ def load_state(run_dir: Path) -> Optional[Tuple[Dict[str, torch.Tensor], Dict[st
             problems.append(f"{path} is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
             continue
         if problems:
-            warnings.warn(f"{problems[0]}; resuming from the previous state {path}", RuntimeWarning, stacklevel=2)
+            message = f"{problems[0]}; resuming from the previous state {path}"
+            if warn is not None:
+                warn(message)
+            else:
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
         return result
     if problems:
         raise TrainingError("; ".join(problems) + "; no good state is left to resume from")

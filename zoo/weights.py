@@ -15,7 +15,7 @@ import torch
 
 from .devices import resolve_device
 from .errors import WeightsError
-from .io import atomic_save_safetensors
+from .io import atomic_save_safetensors, verify_checksum
 from .registry import NAME_RE, Entry, load_registry, parse_entry, resource_path
 
 FORMAT_VERSION = "1"
@@ -85,12 +85,16 @@ def entry_from_file(path: Union[str, Path]) -> Tuple[Entry, Dict[str, str]]:
 
 def load_state(model: torch.nn.Module, path: Union[str, Path], device: torch.device) -> None:
     """Load tensors into ``model`` after checking names and shapes match exactly."""
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     try:
-        tensors = load_file(str(path), device=str(device))
+        with safe_open(str(path), framework="pt", device=str(device)) as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except Exception as exc:
         raise WeightsError(f"{path} cannot be read as safetensors ({str(exc).splitlines()[0]})") from None
+    if not verify_checksum(tensors, metadata):
+        raise WeightsError(f"{path} is corrupted: its tensors fail the checksum in its header; get a fresh copy")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
