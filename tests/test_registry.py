@@ -59,6 +59,8 @@ def test_shipped_registry_is_valid_and_complete():
         (lambda e: e["kwargs"].update(activation="rleu"), "kwargs.activation", "Did you mean 'relu'"),
         (lambda e: e["kwargs"].update(dropout=0.1), "kwargs.dropout", "unknown key"),
         (lambda e: e.update(description=""), "description", "must not be empty"),
+        (lambda e: e.update({"a\nb": 1}), '"a\\nb"', "unknown key"),  # found by hypothesis: stays one line
+        (lambda e: e["recipe"]["optimizer_kwargs"].update({"x.y": 1}), 'optimizer_kwargs."x.y"', "unknown key"),
     ],
 )
 def test_malformed_entry_is_refused_naming_entry_and_key(mutate, key, words):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -36,6 +37,12 @@ def _jsonable(value: Any) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+def key_text(key: str) -> str:
+    """A key as it appears in an error path: plain names as they are, anything else JSON-quoted,
+    so a key holding a newline or a dot cannot break or fake the one-line message."""
+    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key) else json.dumps(key)
 
 
 def _type_name(tp: Any) -> str:
@@ -95,7 +102,7 @@ def convert(value: Any, tp: Any, path: str) -> Any:
             raise SchemaError(path, f"expected an object, got {_describe(value)}")
         args = typing.get_args(tp)
         if args:
-            return {k: convert(v, args[1], f"{path}.{k}") for k, v in value.items()}
+            return {k: convert(v, args[1], f"{path}.{key_text(k)}") for k, v in value.items()}
         return dict(value)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
@@ -127,7 +134,7 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         if key not in fields:
             hint = did_you_mean(key, fields)
             known = ", ".join(sorted(fields))
-            raise SchemaError(f"{prefix}{key}", f"unknown key.{hint or ' Known keys: ' + known}")
+            raise SchemaError(f"{prefix}{key_text(key)}", f"unknown key.{hint or ' Known keys: ' + known}")
     kwargs = {}
     for name, field in fields.items():
         if name not in data:
