@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Training speed: the reference systems' loop against zoo's trainer, same recipe, one process.
+
+    python scripts/bench.py fashion-64 --epochs 1 --reps 3 --device cpu
+
+The reference loop is what the five reference projects ran: a torchvision dataset with
+``ToTensor()`` (one PIL image per sample), a shuffling ``DataLoader``, and ``loss.item()`` every
+step. Both train the same architecture, optimizer, batch size and number of optimizer steps on the
+same 50,000 training images; repetitions alternate (reference, zoo, reference, zoo...) so that
+drift in the machine's speed hits both. Timed: the training loop only (no validation, no start-up).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+import zoo  # noqa: E402
+from zoo.data import FILES, VAL_SIZE, locate  # noqa: E402
+from zoo.devices import resolve_device  # noqa: E402
+from zoo.trainer import Trainer, make_optimizer  # noqa: E402
+
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+
+
+def torchvision_root(dataset: str, tmp: Path) -> Path:
+    """torchvision's own layout (<root>/<Class>/raw/, decompressed), made from zoo's verified files."""
+    raw = tmp / TORCHVISION[dataset] / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    source = locate(dataset)
+    for stem in FILES.values():
+        gz, plain = source / f"{stem}.gz", source / stem
+        (raw / stem).write_bytes(gzip.decompress(gz.read_bytes()) if gz.exists() else plain.read_bytes())
+    return tmp
+
+
+def reference_epoch(entry, device, root: Path, limit_batches=None):
+    """One epoch of the reference loop; returns (seconds, samples, mean loss)."""
+    import torchvision
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import transforms
+
+    dataset = getattr(torchvision.datasets, TORCHVISION[entry.dataset])(
+        str(root), train=True, download=False, transform=transforms.ToTensor())
+    fit = Subset(dataset, range(len(dataset) - VAL_SIZE))  # zoo's fit split: the same images
+    torch.manual_seed(entry.recipe.seed)
+    model = entry.build().to(device).train()
+    optimizer = make_optimizer(entry.recipe, model.parameters())
+    loader = DataLoader(fit, batch_size=entry.recipe.batch_size, shuffle=True)
+    total, samples, steps = 0.0, 0, 0
+    started = time.perf_counter()
+    for x, _ in loader:
+        x = x.to(device)
+        loss = model.loss(x, x, kind=entry.recipe.loss).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(x)  # the host sync every step that the references make
+        samples += len(x)
+        steps += 1
+        if limit_batches and steps >= limit_batches:
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started, samples, total / samples
+
+
+def zoo_epoch(entry, device, out: Path, limit_batches=None):
+    """One epoch of zoo's training loop (data already on the device); returns (seconds, samples, mean loss)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    trainer = Trainer(entry, out=out, device=str(device), limit_batches=limit_batches, quiet=True)
+    trainer.writer = SummaryWriter(str(out / "tensorboard"))
+    started = time.perf_counter()
+    trainer._train_epoch()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    trainer.writer.close()
+    return seconds, trainer.epoch_samples, trainer.epoch_loss_sum / trainer.epoch_samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", nargs="?", default="fashion-64")
+    parser.add_argument("--reps", type=int, default=3, help="epochs timed for each loop, alternating")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument("--limit-batches", type=int, help="cut each epoch short (smoke tests)")
+    args = parser.parse_args()
+    entry = zoo.get_entry(args.name)
+    if args.batch_size:
+        entry = entry.with_recipe(entry.recipe.replace(batch_size=args.batch_size))
+    device = resolve_device(args.device)
+    results = {"reference": [], "zoo": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = torchvision_root(entry.dataset, Path(tmp) / "tv")
+        for rep in range(args.reps):
+            results["reference"].append(reference_epoch(entry, device, root, args.limit_batches))
+            results["zoo"].append(zoo_epoch(entry, device, Path(tmp) / f"zoo{rep}", args.limit_batches))
+    rate = {k: [s / t for t, s, _ in v] for k, v in results.items()}
+    ratio = statistics.mean(rate["zoo"]) / statistics.mean(rate["reference"])
+    print(f"{args.name}, batch {entry.recipe.batch_size}, {args.reps} alternating epochs each, device {device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| loop | samples/s | s/epoch | final-epoch train loss |")
+    print("| --- | ---: | ---: | ---: |")
+    for k in ("reference", "zoo"):
+        r = rate[k]
+        sd = statistics.stdev(r) if len(r) > 1 else 0.0
+        seconds = statistics.mean(t for t, _, _ in results[k])
+        print(f"| {k} | {statistics.mean(r):,.0f} ± {sd:,.0f} | {seconds:.2f} | {results[k][-1][2]:.5f} |")
+    print(f"speed-up (zoo / reference samples/s): {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""The benchmark script runs end to end (a few batches) and prints both loops."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from zoo.registry import REPO_DIR
+
+
+def test_bench_script_smoke():
+    proc = subprocess.run([sys.executable, str(REPO_DIR / "scripts" / "bench.py"), "deep-784-32", "--reps", "2",
+                           "--limit-batches", "5", "--device", "cpu"], capture_output=True, text=True,
+                          env={**os.environ}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.split("\n")
+    assert any(line.startswith("| reference |") for line in lines) and any(line.startswith("| zoo |") for line in lines)
+    assert "speed-up (zoo / reference samples/s):" in proc.stdout
