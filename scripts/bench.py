@@ -89,6 +89,28 @@ def zoo_epoch(entry, device, out: Path, limit_batches=None):
     return seconds, trainer.epoch_samples, trainer.epoch_loss_sum / trainer.epoch_samples
 
 
+GRID_MODELS = ("linear-128", "deep-784-32", "fashion-64", "deep-64", "conv-32", "hinton-30")
+GRID_BATCHES = (64, 128, 256, 512)
+
+
+def grid(device, limit_batches=None) -> int:
+    """How zoo's epoch time grows with batch size and model size (seconds per epoch)."""
+    print(f"zoo training-loop seconds per epoch (50,000 images), device {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    print("| model | params | " + " | ".join(f"batch {b}" for b in GRID_BATCHES) + " |")
+    print("| --- | ---: | " + " | ".join("---:" for _ in GRID_BATCHES) + " |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in GRID_MODELS:
+            base = zoo.get_entry(name)
+            cells = []
+            for b in GRID_BATCHES:
+                entry = base.with_recipe(base.recipe.replace(batch_size=b))
+                seconds, samples, _ = zoo_epoch(entry, device, Path(tmp) / f"{name}-{b}", limit_batches)
+                cells.append(f"{seconds:.2f}")
+            print(f"| {name} | {base.params:,} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", nargs="?", default="fashion-64")
@@ -96,7 +118,11 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--limit-batches", type=int, help="cut each epoch short (smoke tests)")
+    parser.add_argument("--grid", action="store_true",
+                        help="instead: one zoo epoch per model (linear-128 ... hinton-30) and batch size (64 ... 512)")
     args = parser.parse_args()
+    if args.grid:
+        return grid(resolve_device(args.device), args.limit_batches)
     entry = zoo.get_entry(args.name)
     if args.batch_size:
         entry = entry.with_recipe(entry.recipe.replace(batch_size=args.batch_size))
