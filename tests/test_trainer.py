@@ -235,3 +235,14 @@ def test_cli_train_quiet_and_bad_flags(tmp_path):
     result = runner.invoke(main, ["train", "conv-23"])
     assert result.exit_code == 2 and "Did you mean 'conv-32'?" in result.output
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"limit_batches": 0}, "--limit-batches must be >= 1, got 0"),
+    ({"checkpoint_every": -1}, "--checkpoint-every must be >= 0, got -1"),
+    ({"log_every": 0}, "log_every must be >= 1, got 0"),
+])
+def test_python_api_refuses_out_of_range_run_options(tmp_path, options, words):
+    with pytest.raises(UsageError, match=words):
+        zoo.train("deep-784-32", out=tmp_path / "x", device="cpu", **options)
+    assert not (tmp_path / "x").exists()

@@ -78,9 +78,12 @@ def train(
     entry = get_entry(name)
     resolve_device(device)  # refuse a bad device before the run folder is touched
     run_dir = Path(out) if out is not None else Path("runs") / name
-    for flag, value in (("checkpoint-every", checkpoint_every), ("limit-batches", limit_batches or 1)):
-        if value < 0 or (flag == "limit-batches" and value < 1):
-            raise UsageError(f"--{flag} must be {'>= 0' if flag == 'checkpoint-every' else '>= 1'}, got {value}")
+    if checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
+    if limit_batches is not None and limit_batches < 1:
+        raise UsageError(f"--limit-batches must be >= 1, got {limit_batches}")
+    if log_every < 1:
+        raise UsageError(f"log_every must be >= 1, got {log_every}")
     state = None
     if resume and has_state(run_dir):
         say = log or (lambda message: print(message, file=sys.stderr, flush=True))

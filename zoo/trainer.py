@@ -81,7 +81,7 @@ class Trainer:
         self.device = resolve_device(device)
         self.checkpoint_every = checkpoint_every  # 0: only at epoch ends
         self.limit_batches = limit_batches  # cut every epoch (and evaluation) short: for smoke tests
-        self.log_every = max(1, log_every)
+        self.log_every = log_every
         self.quiet = quiet
         self.log = log or (lambda message: print(message, flush=True))
 
