@@ -30,6 +30,15 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def model_dataset(model: torch.nn.Module, dataset: Optional[str], caller: str) -> str:
+    """``dataset``, else the data set the model was trained on (models from zoo.load know it)."""
+    entry = getattr(model, "entry", None)
+    dataset = dataset or (entry.dataset if entry is not None else None)
+    if dataset is None:
+        raise UsageError(f"{caller}() needs dataset= for a model that does not come from zoo.load")
+    return dataset
+
+
 @torch.no_grad()
 def score(
     reconstruct: Callable[[torch.Tensor], torch.Tensor],
@@ -88,9 +97,7 @@ def evaluate(
     """
     metrics = check_metrics(metrics)
     entry = getattr(model, "entry", None)
-    dataset = dataset or (entry.dataset if entry is not None else None)
-    if dataset is None:
-        raise UsageError("evaluate() needs dataset= for a model that does not come from zoo.load")
+    dataset = model_dataset(model, dataset, "evaluate")
     noise = None
     if denoising:
         noise = entry.recipe.noise if entry is not None else None

@@ -9,24 +9,17 @@ import torch
 
 from .data import DATASETS, load_dataset, to_float
 from .errors import UsageError
+from .evaluation import model_dataset, model_device
 from .figures import bar_figure, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
 from .metrics import METRICS
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _entry_dataset(model, dataset: Optional[str]) -> str:
-    return dataset or model.entry.dataset
 
 
 @torch.no_grad()
 def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", limit: int = 5000, seed: int = 0):
     """Test codes in 2-d coloured by label: the code itself if 2-d, else a PCA or t-SNE projection."""
-    dataset = _entry_dataset(model, dataset)
+    dataset = model_dataset(model, dataset, "plot")
     test = load_dataset(dataset, "test")
-    x = to_float(test.images[:limit].to(_device(model)))
+    x = to_float(test.images[:limit].to(model_device(model)))
     model.eval()
     codes = model.encode(x).double().cpu()
     labels = test.labels[:limit]
@@ -58,18 +51,18 @@ def samples_grid(model, *, n: int = 64, seed: int = 0) -> torch.Tensor:
     if not hasattr(model, "sample"):
         raise UsageError(f"{model.entry.name or 'this model'} is not variational: only a VAE can sample")
     model.eval()
-    g = torch.Generator(device=_device(model)).manual_seed(seed)
+    g = torch.Generator(device=model_device(model)).manual_seed(seed)
     return reconstruction_grid([model.sample(n, generator=g)], nrow=8)
 
 
 @torch.no_grad()
 def digit_grid(model, digit: int, *, n: int = 8, dataset: Optional[str] = None) -> torch.Tensor:
     """The first ``n`` test images of class ``digit`` above their reconstructions."""
-    dataset = _entry_dataset(model, dataset)
+    dataset = model_dataset(model, dataset, "plot")
     if not 0 <= digit < len(DATASETS[dataset].classes):
         raise UsageError(f"--digit must be 0 to {len(DATASETS[dataset].classes) - 1}, got {digit}")
     test = load_dataset(dataset, "test")
-    x = to_float(test.images[test.labels == digit][:n].to(_device(model)))
+    x = to_float(test.images[test.labels == digit][:n].to(model_device(model)))
     model.eval()
     return reconstruction_grid([x, model(x)], nrow=len(x))
 
@@ -84,7 +77,7 @@ def dataset_grid(dataset: str, *, n: int = 5, seed: int = 0) -> torch.Tensor:
 @torch.no_grad()
 def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, dataset: Optional[str] = None) -> torch.Tensor:
     """Decodings along the straight line between the codes of test images ``start`` and ``end``."""
-    dataset = _entry_dataset(model, dataset)
+    dataset = model_dataset(model, dataset, "plot")
     test = load_dataset(dataset, "test")
     for which, i in (("--start", start), ("--end", end)):
         if not 0 <= i < len(test.images):
@@ -92,7 +85,7 @@ def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, 
     if steps < 2:
         raise UsageError(f"--steps must be >= 2, got {steps}")
     model.eval()
-    x = to_float(test.images[[start, end]].to(_device(model)))
+    x = to_float(test.images[[start, end]].to(model_device(model)))
     za, zb = model.encode(x)
     t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
     return reconstruction_grid([model.decode((1 - t) * za + t * zb)], nrow=steps)
@@ -114,7 +107,7 @@ def write_comparison(rows: List[Dict[str, Any]], metric: str, out: str, *, devic
     shown = set()
     for row in rows:
         model = load(row["name"], device=device)
-        x = to_float(load_dataset(row["dataset"], "test").images[:n].to(_device(model)))
+        x = to_float(load_dataset(row["dataset"], "test").images[:n].to(model_device(model)))
         if row["dataset"] not in shown:  # one row of originals per data set
             image_rows.append((f"original ({row['dataset']})", x))
             shown.add(row["dataset"])

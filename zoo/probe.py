@@ -59,18 +59,16 @@ def linear_probe(model: torch.nn.Module, *, dataset: Optional[str] = None, limit
 
     ``limit`` cuts the test split to ``limit`` images and the training split to ``6 * limit``.
     """
+    from .evaluation import model_dataset, model_device
     from .pca import load_pca
 
-    entry = getattr(model, "entry", None)
-    dataset = dataset or (entry.dataset if entry is not None else None)
-    if dataset is None:
-        raise UsageError("linear_probe() needs dataset= for a model that does not come from zoo.load")
+    dataset = model_dataset(model, dataset, "linear_probe")
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be >= 1, got {limit}")
     train = load_dataset(dataset, "train")
     test = load_dataset(dataset, "test")
     n_train = 6 * limit if limit else None
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     try:

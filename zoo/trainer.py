@@ -222,15 +222,14 @@ class Trainer:
         self.model.train()
         return float(total) / len(images)
 
-    @torch.no_grad()
     def _test_mse(self) -> float:
+        from .evaluation import score
+
         self.model.eval()
-        total = 0.0
-        for start in range(0, len(self.test_images), EVAL_BATCH):
-            x = to_float(self.test_images[start : start + EVAL_BATCH])
-            total += float(torch.nn.functional.mse_loss(self.model(x), x, reduction="sum"))
-        self.model.train()
-        return total / (len(self.test_images) * 28 * 28)
+        try:
+            return score(self.model, self.test_images, ("mse",), device=self.device)["mse"]
+        finally:
+            self.model.train()
 
     def _end_epoch(self) -> None:
         val_loss = self.evaluate_loss(self.val_images, "val")
