@@ -8,6 +8,7 @@ import torch
 from .data import load_dataset, to_float
 from .errors import UsageError, did_you_mean
 from .metrics import METRICS
+from .models import eval_mode
 from .registry import Noise
 from .seeds import derive_seed
 
@@ -69,10 +70,14 @@ def score(
     return {m: float(v) / len(images) for m, v in totals.items()}
 
 
-def test_images(dataset: str, limit: Optional[int]) -> torch.Tensor:
+def check_limit(limit: Optional[int]) -> Optional[int]:
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be >= 1, got {limit}")
-    return load_dataset(dataset, "test").images[:limit]
+    return limit
+
+
+def test_images(dataset: str, limit: Optional[int]) -> torch.Tensor:
+    return load_dataset(dataset, "test").images[:check_limit(limit)]
 
 
 def evaluate(
@@ -105,13 +110,9 @@ def evaluate(
             raise UsageError("denoising=True needs a model whose recipe corrupts its inputs")
         noise = noise.hardest()  # scored at the strongest level the recipe trains on
     images = test_images(dataset, limit)
-    was_training = model.training
-    model.eval()
-    try:
-        seed = derive_seed(entry.recipe.seed if entry is not None else 0, "test")
+    seed = derive_seed(entry.recipe.seed if entry is not None else 0, "test")
+    with eval_mode(model):
         result = score(model, images, metrics, device=model_device(model), noise=noise, noise_seed=seed)
-    finally:
-        model.train(was_training)
     return {"dataset": dataset, "n": len(images), **result}
 
 

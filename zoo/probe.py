@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import load_dataset, to_float
-from .errors import UsageError
+from .models import eval_mode
 
 L2 = 1e-4  # weight decay on the probe's weights (mean cross-entropy + L2/2 * |W|^2)
 
@@ -59,23 +59,18 @@ def linear_probe(model: torch.nn.Module, *, dataset: Optional[str] = None, limit
 
     ``limit`` cuts the test split to ``limit`` images and the training split to ``6 * limit``.
     """
-    from .evaluation import model_dataset, model_device
+    from .evaluation import check_limit, model_dataset, model_device
     from .pca import load_pca
 
     dataset = model_dataset(model, dataset, "linear_probe")
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be >= 1, got {limit}")
+    check_limit(limit)
     train = load_dataset(dataset, "train")
     test = load_dataset(dataset, "test")
     n_train = 6 * limit if limit else None
     device = model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         train_codes = encode_images(model.encode, train.images[:n_train], device)
         test_codes = encode_images(model.encode, test.images[:limit], device)
-    finally:
-        model.train(was_training)
     k = train_codes.shape[1]
     pca = load_pca(dataset, device=device)
     pca_train = encode_images(lambda x: pca.encode(x, k), train.images[:n_train], device)

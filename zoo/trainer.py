@@ -30,6 +30,7 @@ from .early_stopping import EarlyStopping
 from .errors import TrainingError
 from .figures import loss_figure, reconstruction_grid, save_figure, save_grid
 from .io import atomic_write_json
+from .models import eval_mode
 from .noise import corrupt
 from .registry import Entry
 from .seeds import derive_seed
@@ -207,29 +208,24 @@ class Trainer:
         bar.update(len(pending))
         bar.set_postfix(loss=f"{losses[-1].item():.5f}", samples_s=f"{sum(sizes) / max(seconds, 1e-9):,.0f}")
 
-    @torch.no_grad()
     def evaluate_loss(self, images: torch.Tensor, purpose: str) -> float:
         """Mean loss over ``images`` in eval mode; corruption (if any) is fixed by seed and purpose."""
-        self.model.eval()
         g = None
         if self.recipe.noise is not None:
             g = torch.Generator(device=self.device).manual_seed(derive_seed(self.recipe.seed, purpose))
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for start in range(0, len(images), EVAL_BATCH):
-            target = to_float(images[start : start + EVAL_BATCH])
-            loss = self.model.loss(self._inputs(target, g), target, kind=self.recipe.loss).loss
-            total += loss.double() * len(target)
-        self.model.train()
+        with eval_mode(self.model):
+            for start in range(0, len(images), EVAL_BATCH):
+                target = to_float(images[start : start + EVAL_BATCH])
+                loss = self.model.loss(self._inputs(target, g), target, kind=self.recipe.loss).loss
+                total += loss.double() * len(target)
         return float(total) / len(images)
 
     def _test_mse(self) -> float:
         from .evaluation import score
 
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             return score(self.model, self.test_images, ("mse",), device=self.device)["mse"]
-        finally:
-            self.model.train()
 
     def _end_epoch(self) -> None:
         val_loss = self.evaluate_loss(self.val_images, "val")
@@ -277,10 +273,8 @@ class Trainer:
         """Originals on top, (corrupted inputs,) reconstructions below."""
         g = torch.Generator(device=self.device).manual_seed(derive_seed(self.recipe.seed, "preview"))
         inputs = self._inputs(self.preview, g)
-        self.model.eval()
-        with torch.no_grad():
+        with eval_mode(self.model):
             recon = self.model(inputs)
-        self.model.train()
         bands = [self.preview, inputs, recon] if self.recipe.noise is not None else [self.preview, recon]
         return reconstruction_grid(bands, nrow=8)
 

@@ -6,8 +6,9 @@ to images; ``loss`` returns a :class:`LossOutput` with the training loss and its
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,18 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, kind: str = "
     if kind == "bce":
         return F.binary_cross_entropy(recon, target)
     raise ValueError(f"unknown loss {kind!r}; expected one of {', '.join(LOSSES)}")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block in eval mode without gradients, then put back the mode the model had."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
 
 
 def activation(name: str) -> nn.Module:
