@@ -6,6 +6,7 @@ errors (unknown names, bad flag values), 1 for everything else (bad data, a dive
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, List, Optional
@@ -19,8 +20,14 @@ from .formatting import FORMATS, render
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def _rank_prefix() -> str:
+    """Under torchrun, errors of ranks other than 0 say which rank they come from."""
+    rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
+    return f"[rank {rank}] " if world not in ("", "0", "1") and rank not in ("", "0") else ""
+
+
 def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
+    click.echo(f"{_rank_prefix()}Error: {message}", err=True)
     sys.exit(code)
 
 
@@ -39,6 +46,8 @@ class ZooGroup(click.Group):
             hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
             _fail(exc.format_message() + hint, exc.exit_code)
         except ZooError as exc:
+            if exc.from_main:  # rank 0 printed this one already
+                sys.exit(exc.exit_code)
             _fail(str(exc), exc.exit_code)
         except OSError as exc:  # disk full, permission denied...: the files written before stay intact
             where = f" ({exc.filename})" if exc.filename else ""
@@ -137,10 +146,11 @@ def train_command(name: str, out: Optional[str], quiet: bool, **options: Any) ->
     validation loss), reconstructions.png, losses.png, metrics.json, config.json, TensorBoard
     events and the resumable state. Interrupted runs continue with --resume.
     """
+    from .distributed import from_env
     from .runs import train
 
     summary = train(name, out=out, quiet=quiet, **options)
-    if not quiet:
+    if not quiet and from_env().is_main:  # under torchrun rank 0 speaks for all
         click.echo(
             f"{summary['name']}: best val loss {summary['best_val_loss']:.6f} at epoch {summary['best_epoch']}, "
             f"test MSE {summary['test_mse']:.6f}; {summary['stop_reason']}; saved {summary['run_dir']}/model.safetensors"

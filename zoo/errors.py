@@ -9,6 +9,7 @@ class ZooError(Exception):
     """Base class: the message is shown to the user as one line, without a traceback."""
 
     exit_code = 1
+    from_main = False  # under torchrun: raised on every rank because rank 0 raised it (and said so)
 
 
 class UsageError(ZooError):

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
+from . import distributed
 from .devices import resolve_device
 from .errors import UsageError
 from .io import atomic_write_json
@@ -76,7 +77,7 @@ def train(
 
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta)
     entry = get_entry(name)
-    resolve_device(device)  # refuse a bad device before the run folder is touched
+    base_device = resolve_device(device)  # refuse a bad device before the run folder is touched
     run_dir = Path(out) if out is not None else Path("runs") / name
     if checkpoint_every < 0:
         raise UsageError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
@@ -84,12 +85,33 @@ def train(
         raise UsageError(f"--limit-batches must be >= 1, got {limit_batches}")
     if log_every < 1:
         raise UsageError(f"log_every must be >= 1, got {log_every}")
+    dist_ = distributed.from_env()
+    train_device = distributed.rank_device(dist_, base_device)
+    created = distributed.init(dist_, train_device)
+    try:
+        # rank 0 reads the run folder and decides; the other ranks get its decision (or its error)
+        decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
+            name, entry, run_dir, resume, overrides, device, checkpoint_every, limit_batches, dist_.world_size, log))
+        entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
+        state = (tensors, decided["info"]) if decided["info"] is not None else None
+        trainer = Trainer(entry, out=run_dir, device=train_device, checkpoint_every=checkpoint_every,
+                          limit_batches=limit_batches, log_every=log_every, quiet=quiet, log=log, dist=dist_)
+        if resume and state is None:
+            trainer.log_line(f"no saved state in {run_dir}: starting from the beginning")
+        return trainer.fit(state)
+    finally:
+        distributed.shutdown(created)
+
+
+def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Dict[str, Any], device: str,
+             checkpoint_every: int, limit_batches: Optional[int], world_size: int, log: Optional[Callable[[str], None]]):
+    """On rank 0: the entry to train and the state to resume from, the run folder checked and set up."""
     state = None
     if resume and has_state(run_dir):
         say = log or (lambda message: print(message, file=sys.stderr, flush=True))
         state = load_state(run_dir, warn=lambda message: say(f"warning: {message}"))
     if state is not None:
-        entry = _resumed_entry(name, run_dir, state[1], overrides, limit_batches)
+        entry = _resumed_entry(name, run_dir, state[1], overrides, limit_batches, world_size)
     else:
         if not resume and (has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()):
             raise UsageError(f"{run_dir} already holds a run of zoo; pass --resume to continue it or choose another --out")
@@ -97,6 +119,12 @@ def train(
             entry = entry.with_recipe(entry.recipe.replace(**_recipe_changes(overrides)))
         except SchemaError as exc:
             raise UsageError(f"Invalid override for {name}: {exc}") from None
+    batch = entry.recipe.batch_size
+    if batch % world_size:
+        raise UsageError(
+            f"The batch size {batch} does not split evenly over {world_size} processes; each rank takes "
+            f"batch / world size, so choose a --batch-size divisible by {world_size} or another number of processes"
+        )
     _check_writable(run_dir)
     if state is None or overrides["epochs"] is not None:
         atomic_write_json(run_dir / "config.json", {
@@ -104,21 +132,28 @@ def train(
             "entry": entry.to_dict(),
             "overrides": {k: v for k, v in overrides.items() if v is not None},
             "device": device,
+            "world_size": world_size,
             "checkpoint_every": checkpoint_every,
             "limit_batches": limit_batches,
         })
-    trainer = Trainer(entry, out=run_dir, device=device, checkpoint_every=checkpoint_every,
-                      limit_batches=limit_batches, log_every=log_every, quiet=quiet, log=log)
-    if resume and state is None:
-        trainer.log_line(f"no saved state in {run_dir}: starting from the beginning")
-    return trainer.fit(state)
+    if state is None:
+        return {"entry": entry.to_dict(), "info": None}, None
+    return {"entry": entry.to_dict(), "info": state[1]}, state[0]
 
 
 def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
-                   limit_batches: Optional[int]) -> Entry:
+                   limit_batches: Optional[int], world_size: int = 1) -> Entry:
     """The saved run's entry; flags may raise epochs but not change the trajectory."""
     if info["name"] != name:
         raise UsageError(f"{run_dir} holds a run of {info['name']!r}, not {name!r}")
+    saved_world = info.get("world_size", 1)
+    if saved_world != world_size:
+        def processes(n: int) -> str:
+            return "one process" if n == 1 else f"{n} processes (torchrun, WORLD_SIZE={n})"
+        raise UsageError(
+            f"{run_dir} was trained by {processes(saved_world)} and is resumed by {processes(world_size)}; "
+            f"each rank's data shard and random numbers depend on the world size, so resume with the same"
+        )
     entry = parse_entry(name, info["entry"], source=str(run_dir / "state.safetensors"))
     for key, value in overrides.items():
         if value is None or key == "epochs":

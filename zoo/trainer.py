@@ -23,11 +23,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from .data import checksums, load_dataset, to_float
 from .devices import resolve_device
+from .distributed import SINGLE, Dist
 from .early_stopping import EarlyStopping
-from .errors import TrainingError
+from .errors import TrainingError, UsageError
 from .figures import loss_figure, reconstruction_grid, save_figure, save_grid
 from .io import atomic_write_json
 from .models import eval_mode
@@ -39,6 +40,29 @@ from .weights import WEIGHTS_FILE, save_weights
 
 EVAL_BATCH = 1000  # images per forward pass when evaluating (no gradients, so larger than training)
 PREVIEW = 16  # test images shown in reconstructions.png and TensorBoard
+
+
+class LossStep(torch.nn.Module):
+    """The training objective as one module call, which is what DistributedDataParallel wraps."""
+
+    def __init__(self, model: torch.nn.Module, kind: str):
+        super().__init__()
+        self.model, self.kind = model, kind
+
+    def forward(self, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(inputs, target, kind=self.kind).loss
+
+
+class _NoWriter:
+    """Stands in for TensorBoard's SummaryWriter on the ranks that write nothing."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    add_image = add_scalar
+
+    def close(self) -> None:
+        pass
 
 
 def make_optimizer(recipe, params) -> torch.optim.Optimizer:
@@ -76,26 +100,34 @@ class Trainer:
         log_every: int = 50,
         quiet: bool = False,
         log: Optional[Callable[[str], None]] = None,
+        dist: Dist = SINGLE,
     ):
         self.entry, self.recipe = entry, entry.recipe
         self.run_dir = Path(out)
         self.device = resolve_device(device)
+        self.dist = dist  # under torchrun: this rank's place; rank 0 alone logs and writes
+        if self.recipe.batch_size % dist.world_size:
+            raise UsageError(f"The batch size {self.recipe.batch_size} does not split evenly over {dist.world_size} processes")
         self.checkpoint_every = checkpoint_every  # 0: only at epoch ends
         self.limit_batches = limit_batches  # cut every epoch (and evaluation) short: for smoke tests
         self.log_every = log_every
-        self.quiet = quiet
+        self.quiet = quiet or not dist.is_main
         self.log = log or (lambda message: print(message, flush=True))
 
         self._load_data()
         torch.manual_seed(self.recipe.seed)  # the initial weights depend on the seed alone
         self.model = entry.build().to(self.device).train()
+        self.step_module: torch.nn.Module = LossStep(self.model, self.recipe.loss)
+        if dist.enabled:  # each rank its own stream of random numbers (a VAE's sampling)
+            torch.manual_seed(derive_seed(self.recipe.seed, "rank", dist.rank, dist.world_size))
         self.optimizer = make_optimizer(self.recipe, self.model.parameters())
         self.scheduler, self.per_step_schedule = make_scheduler(self.recipe, self.optimizer, self.steps_per_epoch)
         es = self.recipe.early_stopping
         self.stopper = EarlyStopping(es.patience, es.min_delta)
         self.noise_gen = None
         if self.recipe.noise is not None:
-            self.noise_gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.recipe.seed, "noise"))
+            parts = ("noise", dist.rank, dist.world_size) if dist.enabled else ("noise",)
+            self.noise_gen = torch.Generator(device=self.device).manual_seed(derive_seed(self.recipe.seed, *parts))
         # position and running totals, all saved in the state
         self.epoch = 0  # completed epochs
         self.step_in_epoch = 0
@@ -130,17 +162,27 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def fit(self, state: Optional[Tuple[Dict[str, torch.Tensor], Dict[str, Any]]] = None) -> Dict[str, Any]:
         """Train until the recipe's epochs run out or early stopping fires; returns the summary."""
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         if state is not None:
-            for leftover in self.run_dir.glob(".*.tmp"):  # from a write that a kill cut short
-                leftover.unlink(missing_ok=True)
+            if self.dist.is_main:
+                for leftover in self.run_dir.glob(".*.tmp"):  # from a write that a kill cut short
+                    leftover.unlink(missing_ok=True)
             self._restore(*state)
             self.log_line(f"resuming {self.entry.name} at epoch {self.epoch + 1}, step {self.step_in_epoch}")
         else:
             self.save_state()  # a kill before the first checkpoint still leaves something to resume
-        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.global_step or None)
+        if self.dist.enabled:  # after the restore: every rank starts from the same weights
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_module = DistributedDataParallel(self.step_module, device_ids=ids)
+        if self.dist.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.global_step or None)
+        else:
+            self.writer = _NoWriter()
         try:
             while self.stop_reason is None:
                 self._train_epoch()
@@ -164,7 +206,7 @@ class Trainer:
         pending: List[torch.Tensor] = []
         started, sizes = time.perf_counter(), []
         for i in range(self.step_in_epoch, self.steps_per_epoch):
-            idx = order[i * bs : (i + 1) * bs]
+            idx = order[i * bs : (i + 1) * bs]  # the global batch; _step takes this rank's share
             pending.append(self._step(idx))
             sizes.append(len(idx))
             self.step_in_epoch, self.global_step = i + 1, self.global_step + 1
@@ -179,27 +221,39 @@ class Trainer:
         bar.close()
 
     def _step(self, idx: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on the global batch ``idx``; returns this rank's (scaled) loss."""
+        idx, scale = distributed.shard(self.dist, idx)
         target = to_float(self.fit_images[idx])
-        out = self.model.loss(self._inputs(target, self.noise_gen), target, kind=self.recipe.loss)
+        loss = self.step_module(self._inputs(target, self.noise_gen), target)
+        if scale != 1.0:
+            loss = loss * scale
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         self.optimizer.step()
         if self.per_step_schedule:
             self.scheduler.step()
-        return out.loss.detach()
+        return loss.detach()
 
     def _flush(self, pending: List[torch.Tensor], sizes: List[int], seconds: float, bar) -> None:
-        """Read the pending losses (one host sync), refuse non-finite ones, log them."""
-        losses = torch.stack(pending).double().cpu()
+        """Read the pending losses (one host sync), refuse non-finite ones, log them.
+
+        Under torchrun the ranks' losses are averaged first (one all-reduce per flush), so every
+        rank sees the global batch's loss and all of them stop together on a non-finite one."""
+        losses = torch.stack(pending).double()
+        if self.dist.enabled:
+            losses = distributed.all_reduce_sum(self.dist, losses) / self.dist.world_size
+        losses = losses.cpu()
         first = self.global_step - len(pending) + 1
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             step = first + int(bad[0])
-            raise TrainingError(
+            error = TrainingError(
                 f"{self.entry.name}: the loss became {losses[int(bad[0])].item()} at step {step} "
                 f"(epoch {self.epoch + 1}); stopped. The last good state in {self.run_dir} is intact: "
                 f"resume with --resume, or start again with a lower --lr"
             )
+            error.from_main = not self.dist.is_main  # every rank stops; rank 0 says why
+            raise error
         weights = torch.tensor(sizes, dtype=torch.float64)
         self.epoch_loss_sum += float((losses * weights).sum())
         self.epoch_samples += sum(sizes)
@@ -229,8 +283,13 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         val_loss = self.evaluate_loss(self.val_images, "val")
+        if self.dist.enabled:  # the ranks hold the same weights; rank 0's number decides for all
+            val_loss = float(distributed.broadcast_tensor(
+                self.dist, torch.tensor([val_loss], dtype=torch.float64, device=self.device)))
         if not math.isfinite(val_loss):
-            raise TrainingError(f"{self.entry.name}: the validation loss became {val_loss} in epoch {self.epoch + 1}; stopped")
+            error = TrainingError(f"{self.entry.name}: the validation loss became {val_loss} in epoch {self.epoch + 1}; stopped")
+            error.from_main = not self.dist.is_main
+            raise error
         epoch = self.epoch + 1
         improved = self.stopper.step(val_loss, epoch)
         if improved:
@@ -248,7 +307,8 @@ class Trainer:
         self.writer.add_scalar("loss/train", record["train_loss"], epoch)
         self.writer.add_scalar("loss/val", val_loss, epoch)
         self.writer.add_scalar("lr", record["lr"], epoch)
-        self.writer.add_image("reconstructions", self._preview_grid(), epoch)
+        if self.dist.is_main:
+            self.writer.add_image("reconstructions", self._preview_grid(), epoch)
         self.log_line(
             f"epoch {epoch:>3}/{self.recipe.epochs}  train {record['train_loss']:.6f}  val {val_loss:.6f}"
             f"{'  *best' if improved else ''}  {record['seconds']:.1f}s  {record['samples_per_s']:,.0f} samples/s"
@@ -283,21 +343,36 @@ class Trainer:
             self.log(message)
 
     # ------------------------------------------------------------------ state
+    def _rng_states(self) -> Dict[str, torch.Tensor]:
+        states = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            states["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.noise_gen is not None:
+            states["noise"] = self.noise_gen.get_state()
+        return states
+
+    def _rng_prefix(self, rank: int) -> str:
+        """One process: ``rng.cpu``...; under torchrun each rank's: ``rng.rank1.cpu``..."""
+        return f"rng.rank{rank}." if self.dist.enabled else "rng."
+
     def save_state(self) -> None:
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        """Every rank calls this at the same steps (their random states are gathered); rank 0 writes."""
+        tensors: Dict[str, torch.Tensor] = {}
+        for key, value in self._rng_states().items():
+            for rank, part in enumerate(distributed.all_gather(self.dist, value, self.device)):
+                tensors[f"{self._rng_prefix(rank)}{key}"] = part
+        if not self.dist.is_main:
+            return
+        tensors.update({f"model.{k}": v for k, v in self.model.state_dict().items()})
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
         optim_tensors, optim_info = flatten_optimizer(self.optimizer.state_dict())
         tensors.update(optim_tensors)
-        tensors["rng.cpu"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        if self.noise_gen is not None:
-            tensors["rng.noise"] = self.noise_gen.get_state()
         info = {
             "name": self.entry.name,
             "entry": self.entry.to_dict(),
             "limit_batches": self.limit_batches,
+            "world_size": self.dist.world_size,
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
@@ -323,11 +398,12 @@ class Trainer:
         self.optimizer.load_state_dict(unflatten_optimizer(tensors, info["optimizer"]))
         if self.scheduler is not None and info["scheduler"] is not None:
             self.scheduler.load_state_dict(info["scheduler"])
-        torch.set_rng_state(tensors["rng.cpu"])
-        if self.device.type == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        rng = self._rng_prefix(self.dist.rank)
+        torch.set_rng_state(tensors[f"{rng}cpu"])
+        if self.device.type == "cuda" and f"{rng}cuda" in tensors:
+            torch.cuda.set_rng_state(tensors[f"{rng}cuda"], self.device)
         if self.noise_gen is not None:
-            self.noise_gen.set_state(tensors["rng.noise"])
+            self.noise_gen.set_state(tensors[f"{rng}noise"])
         self.stopper.load_state_dict(info["early_stopping"])
         for key in ("epoch", "step_in_epoch", "global_step", "epoch_loss_sum", "epoch_samples",
                     "epoch_seconds", "train_seconds", "history"):
@@ -338,6 +414,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def _finish(self) -> Dict[str, Any]:
+        """Rank 0 evaluates the best weights and writes the outputs; every rank returns its summary."""
+        if not self.dist.is_main:
+            return distributed.broadcast_json(self.dist, None, self.device)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         test_loss = self.evaluate_loss(self.test_images, "test")
@@ -356,6 +435,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "samples_per_s": sum(h["samples_per_s"] for h in self.history) / max(len(self.history), 1),
             "params": self.model.num_parameters(),
+            "world_size": self.dist.world_size,
             "history": self.history,
             "zoo_version": __version__,
             "torch_version": torch.__version__,
@@ -376,4 +456,4 @@ class Trainer:
         fig = loss_figure(self.history, title=f"{self.entry.name}: loss per epoch", best_epoch=self.stopper.best_epoch)
         save_figure(self.run_dir / "losses.png", fig)
         atomic_write_json(self.run_dir / "metrics.json", summary)
-        return summary
+        return distributed.broadcast_json(self.dist, summary, self.device)

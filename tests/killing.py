@@ -1,0 +1,76 @@
+"""Helpers for the tests that kill a training run with SIGKILL in the middle of an epoch."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+from safetensors import safe_open
+
+
+def saved_position(run_dir) -> Optional[Tuple[int, int]]:
+    """(completed epochs, step in the epoch) of the run's saved state, or None if there is none yet."""
+    try:
+        with safe_open(str(run_dir / "state.safetensors"), framework="pt") as f:
+            info = json.loads(f.metadata()["zoo.state"])
+        return info["epoch"], info["step_in_epoch"]
+    except Exception:  # not written yet, or being replaced this instant
+        return None
+
+
+def kill_in_first_epoch(proc, run_dir, min_step: int, kill: Callable[[], None], timeout: float = 240) -> Tuple[int, int]:
+    """Wait until ``run_dir`` holds a state at ``min_step`` or later of epoch 1, then ``kill()``."""
+    deadline = time.time() + timeout
+    try:
+        while True:
+            position = saved_position(run_dir)
+            if position is not None and position[0] == 0 and position[1] >= min_step:
+                break
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.time() < deadline, "no mid-epoch state appeared"
+            time.sleep(0.005)
+    finally:
+        kill()
+        proc.wait(timeout=60)
+    return saved_position(run_dir)
+
+
+def descendants(pid: int) -> List[int]:
+    """Every process below ``pid`` (Linux /proc): torchrun starts each rank in a session of its own,
+    so killing the launcher's process group would leave the ranks running."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def kill_tree(pid: int) -> List[int]:
+    """SIGKILL ``pid`` and all its descendants at once (a machine that is lost), and wait until they are gone."""
+    victims = [pid, *descendants(pid)]
+    for victim in victims:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 30
+    while not all(gone(v) for v in victims):
+        assert time.time() < deadline, "killed processes did not go away"
+        time.sleep(0.01)
+    return victims
