@@ -145,6 +145,9 @@ def train_command(name: str, out: Optional[str], quiet: bool, **options: Any) ->
     The run folder (runs/NAME by default) ends up holding model.safetensors (best weights by
     validation loss), reconstructions.png, losses.png, metrics.json, config.json, TensorBoard
     events and the resumable state. Interrupted runs continue with --resume.
+
+    Under torchrun (torchrun --nproc_per_node N -m zoo train NAME) it trains with DDP, each rank
+    taking batch / N of every batch; rank 0 writes the run folder.
     """
     from .distributed import from_env
     from .runs import train

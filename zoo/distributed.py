@@ -109,12 +109,23 @@ def init(dist_: Dist, device: torch.device) -> bool:
     return True
 
 
-def shutdown(created: bool) -> None:
-    if created:
-        import torch.distributed as tdist
+def shutdown(created: bool, ok: Optional[bool]) -> None:
+    """Leave the process group this process created.
 
-        if tdist.is_initialized():
-            tdist.destroy_process_group()
+    After a success every rank meets at a barrier first, so that none tears its connections down
+    while another is still finishing its last collective. After an error that every rank raised
+    (``ZooError``: a decision of rank 0, a non-finite loss seen by all) the group is destroyed
+    without one. After any other error it is left alone: destroying a group while other ranks
+    may still be inside a collective can hang, and torchrun stops the other ranks anyway.
+    """
+    if not created:
+        return
+    import torch.distributed as tdist
+
+    if tdist.is_initialized() and ok is not None:
+        if ok:
+            tdist.barrier()
+        tdist.destroy_process_group()
 
 
 def shard(dist_: Dist, idx: torch.Tensor) -> Tuple[torch.Tensor, float]:

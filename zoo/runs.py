@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 from . import distributed
 from .devices import resolve_device
-from .errors import UsageError
+from .errors import UsageError, ZooError
 from .io import atomic_write_json
 from .registry import Entry, get_entry, parse_entry
 from .schema import SchemaError
@@ -88,6 +88,7 @@ def train(
     dist_ = distributed.from_env()
     train_device = distributed.rank_device(dist_, base_device)
     created = distributed.init(dist_, train_device)
+    ok: Optional[bool] = None  # None: an unexpected error (see distributed.shutdown)
     try:
         # rank 0 reads the run folder and decides; the other ranks get its decision (or its error)
         decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
@@ -98,9 +99,14 @@ def train(
                           limit_batches=limit_batches, log_every=log_every, quiet=quiet, log=log, dist=dist_)
         if resume and state is None:
             trainer.log_line(f"no saved state in {run_dir}: starting from the beginning")
-        return trainer.fit(state)
+        summary = trainer.fit(state)
+        ok = True
+        return summary
+    except ZooError:
+        ok = False
+        raise
     finally:
-        distributed.shutdown(created)
+        distributed.shutdown(created, ok)
 
 
 def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Dict[str, Any], device: str,
