@@ -54,7 +54,7 @@ def reference_epoch(entry, device, root: Path, limit_batches=None):
     fit = Subset(dataset, range(len(dataset) - VAL_SIZE))  # zoo's fit split: the same images
     torch.manual_seed(entry.recipe.seed)
     model = entry.build().to(device).train()
-    optimizer = make_optimizer(entry.recipe, model.parameters())
+    optimizer = make_optimizer(entry.recipe, model.parameters(), fused=False)  # torch's default, as they had
     loader = DataLoader(fit, batch_size=entry.recipe.batch_size, shuffle=True)
     total, samples, steps = 0.0, 0, 0
     started = time.perf_counter()
@@ -74,12 +74,40 @@ def reference_epoch(entry, device, root: Path, limit_batches=None):
     return time.perf_counter() - started, samples, total / samples
 
 
-def zoo_epoch(entry, device, out: Path, limit_batches=None):
-    """One epoch of zoo's training loop (data already on the device); returns (seconds, samples, mean loss)."""
+VARIANTS = {  # zoo's loop with one option changed: what each option gives
+    "zoo": {},
+    "zoo, default optimizer": {"fused": False},
+    "zoo --amp": {"amp": True},
+    "zoo --compile": {"compile": True},
+}
+
+
+def zoo_epoch(entry, device, out: Path, limit_batches=None, fused=True, amp=False, compile=False, warmup=0):
+    """One epoch of zoo's training loop (data already on the device); returns (seconds, samples, mean loss).
+
+    ``warmup`` steps are run (and not timed) first: torch.compile compiles on its first steps."""
     from torch.utils.tensorboard import SummaryWriter
 
-    trainer = Trainer(entry, out=out, device=str(device), limit_batches=limit_batches, quiet=True)
+    trainer = Trainer(entry, out=out, device=str(device), limit_batches=limit_batches, quiet=True, amp=amp, compile=compile)
+    if not fused:
+        trainer.optimizer = make_optimizer(entry.recipe, trainer.model.parameters(), fused=False)
     trainer.writer = SummaryWriter(str(out / "tensorboard"))
+    trainer.wrap_step()
+    if warmup:  # then back to the initial weights and optimizer state: every loop trains the same steps
+        import copy
+
+        initial = copy.deepcopy((trainer.model.state_dict(), trainer.optimizer.state_dict()))
+        compiling = time.perf_counter()
+        order = trainer.epoch_order(-1)
+        for i in range(warmup):
+            trainer._step(order[i * entry.recipe.batch_size:(i + 1) * entry.recipe.batch_size])
+        last = len(trainer.fit_images) % entry.recipe.batch_size
+        if last and not limit_batches:  # the epoch's smaller last batch compiles too
+            trainer._step(order[:last])
+        print(f"warm-up ({warmup} steps{', compiling' if compile else ''}): {time.perf_counter() - compiling:.1f} s",
+              file=sys.stderr)
+        trainer.model.load_state_dict(initial[0])
+        trainer.optimizer.load_state_dict(initial[1])
     started = time.perf_counter()
     trainer._train_epoch()
     if device.type == "cuda":
@@ -118,6 +146,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--limit-batches", type=int, help="cut each epoch short (smoke tests)")
+    parser.add_argument("--variants", nargs="*", default=[], choices=[k for k in VARIANTS if k != "zoo"],
+                        help="also time zoo's loop with one option changed (torch.compile is timed after 3 "
+                             "warm-up steps, its compile time reported apart)")
     parser.add_argument("--grid", action="store_true",
                         help="instead: one zoo epoch per model (linear-128 ... hinton-30) and batch size (64 ... 512)")
     args = parser.parse_args()
@@ -127,19 +158,24 @@ def main() -> int:
     if args.batch_size:
         entry = entry.with_recipe(entry.recipe.replace(batch_size=args.batch_size))
     device = resolve_device(args.device)
-    results = {"reference": [], "zoo": []}
+    loops = ["reference", "zoo", *args.variants]
+    results = {k: [] for k in loops}
     with tempfile.TemporaryDirectory() as tmp:
         root = torchvision_root(entry.dataset, Path(tmp) / "tv")
         for rep in range(args.reps):
             results["reference"].append(reference_epoch(entry, device, root, args.limit_batches))
-            results["zoo"].append(zoo_epoch(entry, device, Path(tmp) / f"zoo{rep}", args.limit_batches))
+            for i, k in enumerate(loops[1:]):
+                options = VARIANTS[k]
+                warmup = 3 if options.get("compile") else 0
+                results[k].append(zoo_epoch(entry, device, Path(tmp) / f"zoo{rep}-{i}", args.limit_batches,
+                                            warmup=warmup, **options))
     rate = {k: [s / t for t, s, _ in v] for k, v in results.items()}
     ratio = statistics.mean(rate["zoo"]) / statistics.mean(rate["reference"])
     print(f"{args.name}, batch {entry.recipe.batch_size}, {args.reps} alternating epochs each, device {device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| loop | samples/s | s/epoch | final-epoch train loss |")
     print("| --- | ---: | ---: | ---: |")
-    for k in ("reference", "zoo"):
+    for k in loops:
         r = rate[k]
         sd = statistics.stdev(r) if len(r) > 1 else 0.0
         seconds = statistics.mean(t for t, _, _ in results[k])

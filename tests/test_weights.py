@@ -126,3 +126,16 @@ def test_a_flipped_bit_in_the_tensors_is_caught_by_the_checksum(saved):
     path.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="is corrupted: its tensors fail the checksum"):
         zoo.load(path)
+
+
+def test_load_after_import_pulls_in_nothing_heavy():
+    """`import zoo` brings torch and the load path; torchvision, matplotlib and TensorBoard wait for
+    training, evaluation or plots (the timings are in BENCHMARKS.md, not asserted here)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, zoo; zoo.load('fashion-64'); "
+            "print(sorted(m for m in ('torchvision', 'matplotlib', 'tensorboard', 'click') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

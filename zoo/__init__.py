@@ -1,7 +1,10 @@
 """zoo: a model zoo of autoencoders for MNIST-like data.
 
-``zoo.list_models()``, ``zoo.get_entry(name)``, ``zoo.load(name)`` and ``zoo.train(name)``; the
-heavy modules are imported on first use so ``import zoo`` stays cheap.
+``zoo.list_models()``, ``zoo.get_entry(name)``, ``zoo.load(name)`` and ``zoo.train(name)``.
+
+``import zoo`` imports torch and what ``zoo.load`` needs (registry, models, safetensors), so that
+loading a model right after it is quick; what only training, evaluation and plots need
+(torchvision, matplotlib, TensorBoard, tqdm) is imported on first use.
 """
 from __future__ import annotations
 
@@ -10,11 +13,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from .registry import get_entry, list_models, load_registry  # noqa: E402
+from .weights import load  # noqa: E402
+
 _LAZY = {
-    "list_models": "registry",
-    "get_entry": "registry",
-    "load_registry": "registry",
-    "load": "weights",
     "load_dataset": "data",
     "train": "runs",
     "Trainer": "trainer",
@@ -24,7 +26,7 @@ _LAZY = {
     "linear_probe": "probe",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "get_entry", "list_models", "load_registry", "load", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

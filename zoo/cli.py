@@ -139,7 +139,9 @@ def info_command(name: str) -> None:
 @click.option("--min-delta", type=click.FloatRange(min=0), help="Smallest validation-loss drop that counts.")
 @click.option("--limit-batches", type=click.IntRange(min=1), help="At most this many batches per epoch (smoke tests).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
-def train_command(name: str, out: Optional[str], quiet: bool, **options: Any) -> None:
+@click.option("--amp", is_flag=True, help="bf16 autocast for the training forward pass (CUDA, or CPUs with bf16).")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step (slow first steps).")
+def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, **options: Any) -> None:
     """Train NAME with its registry recipe; flags override the recipe.
 
     The run folder (runs/NAME by default) ends up holding model.safetensors (best weights by
@@ -152,7 +154,7 @@ def train_command(name: str, out: Optional[str], quiet: bool, **options: Any) ->
     from .distributed import from_env
     from .runs import train
 
-    summary = train(name, out=out, quiet=quiet, **options)
+    summary = train(name, out=out, quiet=quiet, compile=compile_, **options)
     if not quiet and from_env().is_main:  # under torchrun rank 0 speaks for all
         click.echo(
             f"{summary['name']}: best val loss {summary['best_val_loss']:.6f} at epoch {summary['best_epoch']}, "

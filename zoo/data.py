@@ -215,8 +215,7 @@ def _load_all(dataset: str) -> Dict[str, torch.Tensor]:
             images, labels = tensors[f"{part}_images"], tensors[f"{part}_labels"]
             if images.dim() != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
                 raise DataError(f"{folder}: {part} images {tuple(images.shape)} do not match labels {tuple(labels.shape)}")
-        _LOADED.clear()  # keep one data set in memory at a time
-        _LOADED[key] = tensors
+        _LOADED[key] = tensors  # two data sets of 55 MB each at most
     return _LOADED[key]
 
 

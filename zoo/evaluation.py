@@ -148,7 +148,7 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
         if not names:
             raise UsageError("No registry model has trained weights yet; name run folders instead, "
                              "e.g. zoo compare runs/deep-784-32")
-    rows = []
+    rows, baselines = [], {}
     for name in names:
         model = load(name, device=device)
         entry = model.entry
@@ -156,8 +156,11 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
                "params": model.num_parameters()}
         result = evaluate(model, metrics=ALL_METRICS, limit=limit)
         row.update({m: result[m] for m in ALL_METRICS})
-        pca = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit, device=model_device(model))
-        row.update({f"pca_{m}": pca[m] for m in ALL_METRICS})
+        key = (entry.dataset, entry.latent_dim, str(model_device(model)))  # models of one code size share it
+        if key not in baselines:
+            baselines[key] = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit,
+                                          device=model_device(model))
+        row.update({f"pca_{m}": baselines[key][m] for m in ALL_METRICS})
         rows.append(row)
     return sort_rows(rows, metric)
 

@@ -6,6 +6,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
+import torch
+
 from . import distributed
 from .devices import resolve_device
 from .errors import UsageError, ZooError
@@ -59,6 +61,8 @@ def train(
     log_every: int = 50,
     quiet: bool = False,
     log: Optional[Callable[[str], None]] = None,
+    amp: bool = False,
+    compile: bool = False,
 ) -> Dict[str, Any]:
     """Train registry entry ``name``; returns the run's summary (also written to metrics.json).
 
@@ -72,6 +76,12 @@ def train(
         limit_batches: train (and evaluate) on at most this many batches per epoch: smoke tests.
         log_every: steps between reads of the loss from the device (progress, TensorBoard).
         quiet: print nothing (no progress bar, no per-epoch lines).
+        amp: bf16 autocast for the training forward pass (CUDA, or a CPU with bf16); part of the
+            run's trajectory, so a resumed run keeps it.
+        compile: ``torch.compile`` the training step (first steps slower while it compiles).
+
+    Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
+    DistributedDataParallel across the ranks; see the README.
     """
     from .trainer import Trainer
 
@@ -85,6 +95,8 @@ def train(
         raise UsageError(f"--limit-batches must be >= 1, got {limit_batches}")
     if log_every < 1:
         raise UsageError(f"log_every must be >= 1, got {log_every}")
+    if amp and not _autocast_available(base_device.type):
+        raise UsageError(f"--amp needs autocast on {base_device.type}, which this torch does not have; drop --amp")
     dist_ = distributed.from_env()
     train_device = distributed.rank_device(dist_, base_device)
     created = distributed.init(dist_, train_device)
@@ -92,11 +104,13 @@ def train(
     try:
         # rank 0 reads the run folder and decides; the other ranks get its decision (or its error)
         decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
-            name, entry, run_dir, resume, overrides, device, checkpoint_every, limit_batches, dist_.world_size, log))
+            name, entry, run_dir, resume, overrides, dict(device=device, checkpoint_every=checkpoint_every,
+            limit_batches=limit_batches, world_size=dist_.world_size, amp=amp, compile=compile), log))
         entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
         state = (tensors, decided["info"]) if decided["info"] is not None else None
         trainer = Trainer(entry, out=run_dir, device=train_device, checkpoint_every=checkpoint_every,
-                          limit_batches=limit_batches, log_every=log_every, quiet=quiet, log=log, dist=dist_)
+                          limit_batches=limit_batches, log_every=log_every, quiet=quiet, log=log, dist=dist_,
+                          amp=amp, compile=compile)
         if resume and state is None:
             trainer.log_line(f"no saved state in {run_dir}: starting from the beginning")
         summary = trainer.fit(state)
@@ -109,15 +123,23 @@ def train(
         distributed.shutdown(created, ok)
 
 
-def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Dict[str, Any], device: str,
-             checkpoint_every: int, limit_batches: Optional[int], world_size: int, log: Optional[Callable[[str], None]]):
-    """On rank 0: the entry to train and the state to resume from, the run folder checked and set up."""
+def _autocast_available(device_type: str) -> bool:
+    check = getattr(getattr(torch.amp, "autocast_mode", None), "is_autocast_available", None)
+    return check(device_type) if check is not None else device_type in ("cpu", "cuda")
+
+
+def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Dict[str, Any],
+             settings: Dict[str, Any], log: Optional[Callable[[str], None]]):
+    """On rank 0: the entry to train and the state to resume from, the run folder checked and set up.
+
+    ``settings``: device, checkpoint_every, limit_batches, world_size, amp, compile (config.json)."""
+    world_size = settings["world_size"]
     state = None
     if resume and has_state(run_dir):
         say = log or (lambda message: print(message, file=sys.stderr, flush=True))
         state = load_state(run_dir, warn=lambda message: say(f"warning: {message}"))
     if state is not None:
-        entry = _resumed_entry(name, run_dir, state[1], overrides, limit_batches, world_size)
+        entry = _resumed_entry(name, run_dir, state[1], overrides, settings)
     else:
         if not resume and (has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()):
             raise UsageError(f"{run_dir} already holds a run of zoo; pass --resume to continue it or choose another --out")
@@ -137,10 +159,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Di
             "name": name,
             "entry": entry.to_dict(),
             "overrides": {k: v for k, v in overrides.items() if v is not None},
-            "device": device,
-            "world_size": world_size,
-            "checkpoint_every": checkpoint_every,
-            "limit_batches": limit_batches,
+            **settings,
         })
     if state is None:
         return {"entry": entry.to_dict(), "info": None}, None
@@ -148,8 +167,9 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Di
 
 
 def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
-                   limit_batches: Optional[int], world_size: int = 1) -> Entry:
+                   settings: Dict[str, Any]) -> Entry:
     """The saved run's entry; flags may raise epochs but not change the trajectory."""
+    limit_batches, world_size = settings["limit_batches"], settings["world_size"]
     if info["name"] != name:
         raise UsageError(f"{run_dir} holds a run of {info['name']!r}, not {name!r}")
     saved_world = info.get("world_size", 1)
@@ -171,6 +191,9 @@ def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Di
             )
     if limit_batches != info["limit_batches"]:
         raise UsageError(f"{run_dir} was started with --limit-batches {info['limit_batches']}; resume with the same")
+    if settings["amp"] != info.get("amp", False):
+        was = "with --amp" if info.get("amp", False) else "without --amp"
+        raise UsageError(f"{run_dir} was started {was} (bf16 autocast changes the trajectory); resume it the same way")
     epochs = overrides["epochs"]
     if epochs is not None and epochs != entry.recipe.epochs:
         if epochs < info["epoch"]:

@@ -65,14 +65,28 @@ class _NoWriter:
         pass
 
 
-def make_optimizer(recipe, params) -> torch.optim.Optimizer:
+def make_optimizer(recipe, params, *, fused: bool = True) -> torch.optim.Optimizer:
+    """The recipe's optimizer; ``fused`` takes torch's fused kernel (one per step for all the
+    parameters) where this torch and device have one, else torch's default implementation.
+    Measured on the 2-core CPU: fashion-64's epoch 1.04 s with Adam's default, 0.87 s fused."""
+    params = list(params)
     kw = dict(recipe.optimizer_kwargs)
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, **kw)
-    if "betas" in kw:
-        kw["betas"] = tuple(kw["betas"])
-    cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+        cls = torch.optim.SGD
+    else:
+        if "betas" in kw:
+            kw["betas"] = tuple(kw["betas"])
+        cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+    if fused:
+        try:
+            return cls(params, lr=recipe.lr, fused=True, **kw)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or torch version
+            pass
     return cls(params, lr=recipe.lr, **kw)
+
+
+def optimizer_kind(optimizer: torch.optim.Optimizer) -> str:
+    return "fused" if optimizer.defaults.get("fused") else "default"
 
 
 def make_scheduler(recipe, optimizer, steps_per_epoch: int):
@@ -101,6 +115,8 @@ class Trainer:
         quiet: bool = False,
         log: Optional[Callable[[str], None]] = None,
         dist: Dist = SINGLE,
+        amp: bool = False,
+        compile: bool = False,
     ):
         self.entry, self.recipe = entry, entry.recipe
         self.run_dir = Path(out)
@@ -113,6 +129,8 @@ class Trainer:
         self.log_every = log_every
         self.quiet = quiet or not dist.is_main
         self.log = log or (lambda message: print(message, flush=True))
+        self.amp = amp  # bf16 autocast for the training forward pass (evaluation stays float32)
+        self.compile = compile  # torch.compile the training step (forward and backward)
 
         self._load_data()
         torch.manual_seed(self.recipe.seed)  # the initial weights depend on the seed alone
@@ -150,6 +168,16 @@ class Trainer:
         self.test_images = load_dataset(ds, "test").images[:eval_limit].to(self.device)
         self.preview = to_float(self.test_images[:PREVIEW])
 
+    def wrap_step(self) -> None:
+        """DDP around the training step under torchrun, then torch.compile when asked for."""
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_module = DistributedDataParallel(self.step_module, device_ids=ids)
+        if self.compile:
+            self.step_module = torch.compile(self.step_module)
+
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The permutation of the fit split used in ``epoch`` (a function of seed and epoch only)."""
         g = torch.Generator().manual_seed(derive_seed(self.recipe.seed, "order", epoch))
@@ -172,11 +200,7 @@ class Trainer:
             self.log_line(f"resuming {self.entry.name} at epoch {self.epoch + 1}, step {self.step_in_epoch}")
         else:
             self.save_state()  # a kill before the first checkpoint still leaves something to resume
-        if self.dist.enabled:  # after the restore: every rank starts from the same weights
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.step_module = DistributedDataParallel(self.step_module, device_ids=ids)
+        self.wrap_step()  # after the restore: every rank starts from the same weights
         if self.dist.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -224,7 +248,8 @@ class Trainer:
         """One optimizer step on the global batch ``idx``; returns this rank's (scaled) loss."""
         idx, scale = distributed.shard(self.dist, idx)
         target = to_float(self.fit_images[idx])
-        loss = self.step_module(self._inputs(target, self.noise_gen), target)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            loss = self.step_module(self._inputs(target, self.noise_gen), target)
         if scale != 1.0:
             loss = loss * scale
         self.optimizer.zero_grad(set_to_none=True)
@@ -373,6 +398,7 @@ class Trainer:
             "entry": self.entry.to_dict(),
             "limit_batches": self.limit_batches,
             "world_size": self.dist.world_size,
+            "amp": self.amp,
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
@@ -436,6 +462,9 @@ class Trainer:
             "samples_per_s": sum(h["samples_per_s"] for h in self.history) / max(len(self.history), 1),
             "params": self.model.num_parameters(),
             "world_size": self.dist.world_size,
+            "amp": self.amp,
+            "compile": self.compile,
+            "optimizer_impl": optimizer_kind(self.optimizer),
             "history": self.history,
             "zoo_version": __version__,
             "torch_version": torch.__version__,

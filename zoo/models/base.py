@@ -37,12 +37,24 @@ class LossOutput:
 
 
 def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
-    """Mean per-pixel reconstruction loss: ``"mse"`` or ``"bce"`` (binary cross-entropy)."""
-    if kind == "mse":
-        return F.mse_loss(recon, target)
-    if kind == "bce":
-        return F.binary_cross_entropy(recon, target)
-    raise ValueError(f"unknown loss {kind!r}; expected one of {', '.join(LOSSES)}")
+    """Mean per-pixel reconstruction loss: ``"mse"`` or ``"bce"`` (binary cross-entropy).
+
+    Always taken in float32, also when autocast (``--amp``) made ``recon`` bf16: binary cross-entropy
+    is not safe to autocast, and a mean over 784 pixels in bf16 would lose digits.
+    """
+    if kind not in LOSSES:
+        raise ValueError(f"unknown loss {kind!r}; expected one of {', '.join(LOSSES)}")
+    if _autocasting(recon.device.type):
+        with torch.autocast(recon.device.type, enabled=False):
+            return reconstruction_loss(recon.float(), target.float(), kind)
+    return F.mse_loss(recon, target) if kind == "mse" else F.binary_cross_entropy(recon, target)
+
+
+def _autocasting(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 takes no device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
 
 
 @contextmanager

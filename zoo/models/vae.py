@@ -40,7 +40,7 @@ class VAE(Autoencoder):
         In training mode z is sampled with the reparameterisation trick (from torch's global RNG);
         in eval mode z is the posterior mean, so validation is deterministic.
         """
-        mu, logvar = self.posterior(x)
+        mu, logvar = (t.float() for t in self.posterior(x))  # float32 also under autocast (--amp)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         recon = reconstruction_loss(self.decode(z), target, kind)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
