@@ -103,7 +103,10 @@ def init(dist_: Dist, device: torch.device) -> bool:
         return False
     if device.type == "cuda":
         torch.cuda.set_device(device)
-        tdist.init_process_group("nccl", device_id=device)
+        try:
+            tdist.init_process_group("nccl", device_id=device)  # binds the communicator to this GPU
+        except TypeError:  # torch < 2.3 has no device_id
+            tdist.init_process_group("nccl")
     else:
         tdist.init_process_group("gloo")
     return True
