@@ -67,6 +67,15 @@ def from_env() -> Dist:
     return Dist(rank=rank, world_size=world, local_rank=local_rank)
 
 
+def check_batch(batch_size: int, world_size: int) -> None:
+    """Each rank takes batch / world size of every batch: refuse a batch that does not split evenly."""
+    if batch_size % world_size:
+        raise UsageError(
+            f"The batch size {batch_size} does not split evenly over {world_size} processes; each rank takes "
+            f"batch / world size, so choose a --batch-size divisible by {world_size} or another number of processes"
+        )
+
+
 def rank_device(dist_: Dist, device: torch.device) -> torch.device:
     """The device one rank trains on: its own GPU (``cuda:LOCAL_RANK``) or the CPU."""
     if not dist_.enabled:

@@ -147,12 +147,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Di
             entry = entry.with_recipe(entry.recipe.replace(**_recipe_changes(overrides)))
         except SchemaError as exc:
             raise UsageError(f"Invalid override for {name}: {exc}") from None
-    batch = entry.recipe.batch_size
-    if batch % world_size:
-        raise UsageError(
-            f"The batch size {batch} does not split evenly over {world_size} processes; each rank takes "
-            f"batch / world size, so choose a --batch-size divisible by {world_size} or another number of processes"
-        )
+    distributed.check_batch(entry.recipe.batch_size, world_size)
     _check_writable(run_dir)
     if state is None or overrides["epochs"] is not None:
         atomic_write_json(run_dir / "config.json", {

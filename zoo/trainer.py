@@ -28,7 +28,7 @@ from .data import checksums, load_dataset, to_float
 from .devices import resolve_device
 from .distributed import SINGLE, Dist
 from .early_stopping import EarlyStopping
-from .errors import TrainingError, UsageError
+from .errors import TrainingError
 from .figures import loss_figure, reconstruction_grid, save_figure, save_grid
 from .io import atomic_write_json
 from .models import eval_mode
@@ -122,8 +122,7 @@ class Trainer:
         self.run_dir = Path(out)
         self.device = resolve_device(device)
         self.dist = dist  # under torchrun: this rank's place; rank 0 alone logs and writes
-        if self.recipe.batch_size % dist.world_size:
-            raise UsageError(f"The batch size {self.recipe.batch_size} does not split evenly over {dist.world_size} processes")
+        distributed.check_batch(self.recipe.batch_size, dist.world_size)
         self.checkpoint_every = checkpoint_every  # 0: only at epoch ends
         self.limit_batches = limit_batches  # cut every epoch (and evaluation) short: for smoke tests
         self.log_every = log_every
@@ -272,13 +271,11 @@ class Trainer:
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             step = first + int(bad[0])
-            error = TrainingError(
+            self._stop(
                 f"{self.entry.name}: the loss became {losses[int(bad[0])].item()} at step {step} "
                 f"(epoch {self.epoch + 1}); stopped. The last good state in {self.run_dir} is intact: "
                 f"resume with --resume, or start again with a lower --lr"
             )
-            error.from_main = not self.dist.is_main  # every rank stops; rank 0 says why
-            raise error
         weights = torch.tensor(sizes, dtype=torch.float64)
         self.epoch_loss_sum += float((losses * weights).sum())
         self.epoch_samples += sum(sizes)
@@ -286,6 +283,12 @@ class Trainer:
             self.writer.add_scalar("loss/train_step", value, first + j)
         bar.update(len(pending))
         bar.set_postfix(loss=f"{losses[-1].item():.5f}", samples_s=f"{sum(sizes) / max(seconds, 1e-9):,.0f}")
+
+    def _stop(self, message: str) -> None:
+        """Raise a TrainingError for a number every rank shares: every rank stops, rank 0 says why."""
+        error = TrainingError(message)
+        error.from_main = not self.dist.is_main
+        raise error
 
     def evaluate_loss(self, images: torch.Tensor, purpose: str) -> float:
         """Mean loss over ``images`` in eval mode; corruption (if any) is fixed by seed and purpose."""
@@ -312,9 +315,7 @@ class Trainer:
             val_loss = float(distributed.broadcast_tensor(
                 self.dist, torch.tensor([val_loss], dtype=torch.float64, device=self.device)))
         if not math.isfinite(val_loss):
-            error = TrainingError(f"{self.entry.name}: the validation loss became {val_loss} in epoch {self.epoch + 1}; stopped")
-            error.from_main = not self.dist.is_main
-            raise error
+            self._stop(f"{self.entry.name}: the validation loss became {val_loss} in epoch {self.epoch + 1}; stopped")
         epoch = self.epoch + 1
         improved = self.stopper.step(val_loss, epoch)
         if improved:
