@@ -23,7 +23,7 @@ _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 def _rank_prefix() -> str:
     """Under torchrun, errors of ranks other than 0 say which rank they come from."""
     rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
-    return f"[rank {rank}] " if world not in ("", "0", "1") and rank not in ("", "0") else ""
+    return f"[rank {rank}] " if world not in ("", "0", "1") and rank.isdigit() and int(rank) > 0 else ""
 
 
 def _fail(message: str, code: int) -> None:
