@@ -23,11 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from zoo.training import RunOptions, Trainer  # noqa: E402
+from zoo.training.setup import make_optimizer  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo.data import FILES, VAL_SIZE, locate  # noqa: E402
 from zoo.devices import resolve_device  # noqa: E402
-from zoo.trainer import Trainer, make_optimizer  # noqa: E402
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
@@ -85,36 +86,32 @@ VARIANTS = {  # zoo's loop with one option changed: what each option gives
 def zoo_epoch(entry, device, out: Path, limit_batches=None, fused=True, amp=False, compile=False, warmup=0):
     """One epoch of zoo's training loop (data already on the device); returns (seconds, samples, mean loss).
 
-    ``warmup`` steps are run (and not timed) first: torch.compile compiles on its first steps."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    trainer = Trainer(entry, out=out, device=str(device), limit_batches=limit_batches, quiet=True, amp=amp, compile=compile)
+    The time is the loop's own (``history[0]["seconds"]``: steps and loss reads, not validation or
+    outputs). ``warmup`` steps are run (and not timed) first: torch.compile compiles on its first steps."""
+    entry = entry.with_recipe(entry.recipe.replace(epochs=1))
+    options = RunOptions(device=str(device), limit_batches=limit_batches, amp=amp, compile=compile)
+    trainer = Trainer(entry, out=out, options=options, quiet=True)
     if not fused:
         trainer.optimizer = make_optimizer(entry.recipe, trainer.model.parameters(), fused=False)
-    trainer.writer = SummaryWriter(str(out / "tensorboard"))
     trainer.wrap_step()
     if warmup:  # then back to the initial weights and optimizer state: every loop trains the same steps
         import copy
 
         initial = copy.deepcopy((trainer.model.state_dict(), trainer.optimizer.state_dict()))
         compiling = time.perf_counter()
-        order = trainer.epoch_order(-1)
+        order = trainer.data.order(-1)
         for i in range(warmup):
-            trainer._step(order[i * entry.recipe.batch_size:(i + 1) * entry.recipe.batch_size])
-        last = len(trainer.fit_images) % entry.recipe.batch_size
+            trainer.train_step(trainer.data.batch(order, i))
+        last = len(trainer.data.fit) % entry.recipe.batch_size
         if last and not limit_batches:  # the epoch's smaller last batch compiles too
-            trainer._step(order[:last])
+            trainer.train_step(order[:last])
         print(f"warm-up ({warmup} steps{', compiling' if compile else ''}): {time.perf_counter() - compiling:.1f} s",
               file=sys.stderr)
         trainer.model.load_state_dict(initial[0])
         trainer.optimizer.load_state_dict(initial[1])
-    started = time.perf_counter()
-    trainer._train_epoch()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
-    trainer.writer.close()
-    return seconds, trainer.epoch_samples, trainer.epoch_loss_sum / trainer.epoch_samples
+    record = trainer.fit()["history"][0]
+    samples = min(len(trainer.data.fit), trainer.data.steps_per_epoch * entry.recipe.batch_size)
+    return record["seconds"], samples, record["train_loss"]
 
 
 GRID_MODELS = ("linear-128", "deep-784-32", "fashion-64", "deep-64", "conv-32", "hinton-30")

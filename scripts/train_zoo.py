@@ -22,14 +22,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from zoo.reporting.cards import SHIPPED_FILES, refresh_readme, write_card  # noqa: E402
+
 import zoo  # noqa: E402
-from zoo.cards import SHIPPED_FILES, refresh_readme, write_card  # noqa: E402
 
 
 def set_aside_if_stale(name: str, run: Path) -> None:
     """A run trained with another entry than registry.json's is moved aside (not deleted)."""
-    from zoo.registry import parse_entry
     from zoo.state import has_state, load_state
+
+    from zoo.registry import parse_entry
 
     if not has_state(run):
         return

@@ -7,8 +7,8 @@ import torch
 
 from zoo.data import load_dataset, to_float
 from zoo.evaluation import evaluate_pca
-from zoo.pca import _cache_path, load_pca
-from zoo.probe import probe_accuracy
+from zoo.evaluation.pca import _cache_path, load_pca
+from zoo.evaluation.probe import probe_accuracy
 
 # test MSE per pixel of PCA with k components fitted on train (shared/data/README.md)
 REFERENCE = {

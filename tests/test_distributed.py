@@ -23,12 +23,11 @@ import torch
 from killing import kill_in_first_epoch, kill_tree
 from safetensors.torch import load_file
 
-from zoo import distributed
 from zoo.data import to_float
-from zoo.distributed import Dist
 from zoo.errors import UsageError
 from zoo.registry import get_entry
-from zoo.trainer import Trainer
+from zoo.training import RunOptions, Trainer, distributed
+from zoo.training.distributed import Dist
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")
 
@@ -122,10 +121,10 @@ def test_two_ranks_of_half_the_batch_equal_one_process_and_only_rank_zero_writes
 class HalfBatchTrainer(Trainer):
     """One process doing by hand what 2 DDP ranks do: average the gradients of the two half batches."""
 
-    def _step(self, idx):
+    def train_step(self, idx):
         grads = []
         for half in torch.tensor_split(idx, 2):
-            target = to_float(self.fit_images[half])
+            target = to_float(self.data.fit[half])
             loss = self.step_module(target, target)
             grads.append(torch.autograd.grad(loss, list(self.model.parameters())))
         for p, g0, g1 in zip(self.model.parameters(), *grads):
@@ -149,7 +148,7 @@ def test_two_ranks_are_bitwise_one_process_averaging_the_two_half_batch_gradient
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each rank ran
     try:
-        HalfBatchTrainer(entry, out=tmp_path / "one", device="cpu", limit_batches=25, quiet=True).fit()
+        HalfBatchTrainer(entry, out=tmp_path / "one", options=RunOptions(device="cpu", limit_batches=25), quiet=True).fit()
     finally:
         torch.set_num_threads(threads)
     a, b = load_file(str(tmp_path / "one" / "state.safetensors")), load_file(str(tmp_path / "two" / "state.safetensors"))

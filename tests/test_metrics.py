@@ -6,7 +6,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from zoo.metrics import bce, mse, psnr, ssim
+from zoo.evaluation.metrics import bce, mse, psnr, ssim
 
 
 def _pairs(batch: torch.Tensor):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.models import BUILTIN_MODELS, build_model, register_model
+from zoo.models import ARCHITECTURES, build_model, register_model
 from zoo.models.configs import MLPConfig
 from zoo.models.custom import Linear, ReLU, Sigmoid
 
@@ -101,6 +101,6 @@ def test_conv_depths_land_on_28x28(channels):
 
 
 def test_register_model_refuses_a_duplicate_key():
-    assert "mlp" in BUILTIN_MODELS
+    assert "mlp" in ARCHITECTURES
     with pytest.raises(ValueError, match="already registered"):
         register_model("mlp", MLPConfig)(type("Other", (), {}))

@@ -19,9 +19,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import zoo
+import zoo.paths
 from zoo.cli import main
 from zoo.errors import TrainingError
-from zoo.trainer import Trainer
+from zoo.training import Trainer
 
 OPTIONS = dict(epochs=2, limit_batches=6, checkpoint_every=2, device="cpu", quiet=True)
 
@@ -96,10 +97,10 @@ def test_no_good_state_left_is_an_error_never_a_silent_restart(crashed):
 
 
 def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_state(tmp_path, monkeypatch):
-    import zoo.state
+    import zoo.training.checkpoint as checkpoint
 
     writes = {"n": 0}
-    original = zoo.state.atomic_save_safetensors
+    original = checkpoint.atomic_save_safetensors
 
     def fills_up(path, tensors, metadata=None):
         writes["n"] += 1
@@ -107,7 +108,7 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_state(tmp_
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         original(path, tensors, metadata)
 
-    monkeypatch.setattr(zoo.state, "atomic_save_safetensors", fills_up)
+    monkeypatch.setattr(checkpoint, "atomic_save_safetensors", fills_up)
     result = CliRunner().invoke(main, ["train", "deep-784-32", "--out", str(tmp_path), "--epochs", "1",
                                        "--limit-batches", "6", "--checkpoint-every", "2", "--device", "cpu", "--quiet"])
     assert result.exit_code == 1 and result.output.count("\n") == 1
@@ -117,12 +118,12 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_state(tmp_
 
 
 def test_an_unwritable_run_folder_is_refused_before_training(tmp_path, monkeypatch):
-    import zoo.runs
+    import zoo.training.run as run
 
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(zoo.runs.tempfile, "NamedTemporaryFile", denied)
+    monkeypatch.setattr(run.tempfile, "NamedTemporaryFile", denied)
     result = CliRunner().invoke(main, ["train", "deep-784-32", "--out", str(tmp_path / "ro"), "--device", "cpu"])
     assert result.exit_code == 2
     assert result.output == f"Error: Cannot write to the run folder {tmp_path / 'ro'}: Permission denied\n"
@@ -161,7 +162,7 @@ def test_bad_weights_files_on_the_command_line(tmp_path):
 
 def test_bad_registry_and_data_on_the_command_line(tmp_path, monkeypatch, data_dir):
     cli = CliRunner()
-    registry = json.loads((zoo.registry.REPO_DIR / "registry.json").read_text())
+    registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
     registry["models"]["conv-32"]["kwargs"]["latent_dim"] = 2000
     (tmp_path / "registry.json").write_text(json.dumps(registry))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))

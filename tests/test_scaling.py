@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from zoo.registry import REPO_DIR
+from zoo.paths import REPO_DIR
 
 
 def test_scaling_script_smoke():

@@ -10,10 +10,11 @@ import zipfile
 import pytest
 
 import zoo
-from zoo.cards import SHIPPED_FILES, sha256_file, tasks_in_order
 from zoo.data import checksums
 from zoo.evaluation import ALL_METRICS, eval_rows
-from zoo.registry import REPO_DIR, parse_entry
+from zoo.paths import REPO_DIR
+from zoo.registry import parse_entry
+from zoo.reporting.cards import SHIPPED_FILES, sha256_file, tasks_in_order
 from zoo.weights import read_metadata, weights_dir
 
 NAMES = zoo.list_models()

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import zoo
 from zoo.cli import main
 from zoo.models.base import reconstruction_loss
-from zoo.trainer import make_optimizer, optimizer_kind
+from zoo.training.setup import make_optimizer, optimizer_kind
 
 FEW = dict(epochs=1, limit_batches=6, device="cpu", quiet=True)
 

@@ -11,9 +11,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import zoo
+import zoo.paths
 from zoo.cli import main
 from zoo.errors import UsageError
-from zoo.trainer import Trainer
+from zoo.training import RunOptions, Trainer
 
 
 def tensors(path):
@@ -93,11 +94,11 @@ def test_one_summary_line_per_epoch(run):
 
 
 def test_data_stays_uint8_on_the_device_and_order_is_seeded(tmp_path):
-    trainer = Trainer(zoo.get_entry("deep-784-32"), out=tmp_path, device="cpu", limit_batches=2)
-    assert trainer.fit_images.dtype == torch.uint8 and trainer.fit_images.shape == (50000, 28, 28)
-    order = trainer.epoch_order(3)
+    trainer = Trainer(zoo.get_entry("deep-784-32"), out=tmp_path, options=RunOptions(device="cpu", limit_batches=2))
+    assert trainer.data.fit.dtype == torch.uint8 and trainer.data.fit.shape == (50000, 28, 28)
+    order = trainer.data.order(3)
     assert torch.equal(order.sort().values, torch.arange(50000))
-    assert torch.equal(order, trainer.epoch_order(3)) and not torch.equal(order, trainer.epoch_order(4))
+    assert torch.equal(order, trainer.data.order(3)) and not torch.equal(order, trainer.data.order(4))
 
 
 def test_early_stopping_restores_the_best_weights(tmp_path):
@@ -164,7 +165,7 @@ COSINE = {
 def test_crash_mid_epoch_then_resume_is_bitwise_exact(name, tmp_path, monkeypatch):
     """Covers the VAE's sampling (global RNG), the noise generator, and scheduler + SGD momentum."""
     if name == "cosine":
-        registry = json.loads((zoo.registry.REPO_DIR / "registry.json").read_text())
+        registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
         registry["models"]["cosine"] = COSINE
         (tmp_path / "registry.json").write_text(json.dumps(registry))
         monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
@@ -204,13 +205,13 @@ def test_crash_mid_epoch_then_resume_is_bitwise_exact(name, tmp_path, monkeypatc
 
 
 def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_state(tmp_path, monkeypatch):
-    original = Trainer._step
+    original = Trainer.train_step
 
     def poisoned(self, idx):
         loss = original(self, idx)
-        return loss * float("nan") if self.global_step >= 6 else loss
+        return loss * float("nan") if self.state.global_step >= 6 else loss
 
-    monkeypatch.setattr(Trainer, "_step", poisoned)
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
     result = CliRunner().invoke(main, ["train", "linear-128", "--out", str(tmp_path), "--epochs", "1",
                                        "--limit-batches", "10", "--checkpoint-every", "5", "--device", "cpu"])
     assert result.exit_code == 1
@@ -246,3 +247,14 @@ def test_python_api_refuses_out_of_range_run_options(tmp_path, options, words):
     with pytest.raises(UsageError, match=words):
         zoo.train("deep-784-32", out=tmp_path / "x", device="cpu", **options)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_step_schedule_decays_the_lr_at_epoch_ends(tmp_path, monkeypatch):
+    registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
+    step = json.loads(json.dumps(COSINE))
+    step["recipe"]["scheduler"] = {"type": "step", "step_size": 1, "gamma": 0.5}
+    registry["models"]["stepped"] = step
+    (tmp_path / "registry.json").write_text(json.dumps(registry))
+    monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
+    summary = zoo.train("stepped", out=tmp_path / "run", limit_batches=2, device="cpu", quiet=True)
+    assert [h["lr"] for h in summary["history"]] == [0.5, 0.25, 0.125]

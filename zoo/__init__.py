@@ -1,6 +1,13 @@
 """zoo: a model zoo of autoencoders for MNIST-like data.
 
-``zoo.list_models()``, ``zoo.get_entry(name)``, ``zoo.load(name)`` and ``zoo.train(name)``.
+What users may import from ``zoo`` (everything else is internal):
+
+- ``list_models(pattern)``, ``get_entry(name)``, ``load_registry(path)``: the registry;
+- ``load(name_or_path)``: a model with its weights, rebuilt from safetensors, never unpickled;
+- ``train(name, **overrides)``: train an entry into a run folder;
+- ``evaluate(model)``, ``compare(names)``, ``linear_probe(model)``: test metrics beside PCA;
+- ``load_dataset(name, split)``: the verified data as uint8 tensors;
+- ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status).
 
 ``import zoo`` imports torch and what ``zoo.load`` needs (registry, models, safetensors), so that
 loading a model right after it is quick; what only training, evaluation and plots need
@@ -11,19 +18,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
 from .registry import get_entry, list_models, load_registry  # noqa: E402
+from .version import __version__
 from .weights import load  # noqa: E402
 
 _LAZY = {
     "load_dataset": "data",
-    "train": "runs",
-    "Trainer": "trainer",
+    "train": "training.run",
+    "Trainer": "training.loop",
     "ZooError": "errors",
-    "evaluate": "evaluation",
-    "compare": "evaluation",
-    "linear_probe": "probe",
+    "evaluate": "evaluation.results",
+    "compare": "evaluation.results",
+    "linear_probe": "evaluation.probe",
 }
 
 __all__ = ["__version__", "get_entry", "list_models", "load_registry", "load", *_LAZY]

@@ -9,13 +9,25 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import click
+import torch
 
-from . import __version__
+from .console import configure_logging
+from .data import DATASETS
 from .errors import ZooError
-from .formatting import FORMATS, render
+from .evaluation.metrics import METRICS
+from .evaluation.results import ALL_METRICS, compare, eval_rows
+from .figures import save_figure, save_grid
+from .recipe import OVERRIDES
+from .registry import get_entry, list_models
+from .reporting.model_figures import dataset_grid, digit_grid, interpolation_grid, latent_figure, samples_grid, write_comparison
+from .reporting.tables import FORMATS, render
+from .training.distributed import from_env
+from .training.run import train
+from .version import __version__
+from .weights import has_weights, load, shipped_weights
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -35,6 +47,7 @@ class ZooGroup(click.Group):
     """A click group whose errors are one line each (click's own usage errors included)."""
 
     def main(self, args: Optional[List[str]] = None, prog_name: Optional[str] = None, **extra: Any) -> Any:
+        configure_logging()
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **extra)
         except click.exceptions.Abort:
@@ -76,9 +89,6 @@ def main() -> None:
 
 def model_summary(name: str) -> dict:
     """The facts ``zoo list`` shows for one entry (parameters counted on a built model)."""
-    from .registry import get_entry
-    from .weights import has_weights
-
     entry = get_entry(name)
     return {
         "name": name,
@@ -96,8 +106,6 @@ def model_summary(name: str) -> dict:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(pattern: Optional[str], fmt: str) -> None:
     """List registry models, optionally matching a wildcard PATTERN (e.g. 'deep-*')."""
-    from .registry import list_models
-
     names = list_models(pattern)
     if not names and pattern:
         raise click.UsageError(f"No model matches {pattern!r}; run 'zoo list' to see them all")
@@ -114,9 +122,6 @@ def list_command(pattern: Optional[str], fmt: str) -> None:
 @click.argument("name")
 def info_command(name: str) -> None:
     """Show NAME's registry entry in full (JSON), with its parameter count and weights status."""
-    from .registry import get_entry
-    from .weights import shipped_weights
-
     entry = get_entry(name)
     summary = model_summary(name)
     data = {"name": name, **entry.to_dict(), "params": summary["params"]}
@@ -124,19 +129,23 @@ def info_command(name: str) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
+def recipe_overrides(command: Callable) -> Callable:
+    """One click option per recipe override (zoo.recipe.OVERRIDES), in the table's order."""
+    for o in reversed(OVERRIDES):
+        kind = click.IntRange if o.type is int else click.FloatRange
+        extra = {"min_open": True} if o.min_open else {}
+        command = click.option(o.flag, o.name, type=kind(min=o.minimum, **extra), help=o.help)(command)
+    return command
+
+
 @main.command("train")
 @click.argument("name")
-@click.option("--epochs", type=click.IntRange(min=1), help="Most epochs (overrides the recipe).")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size (overrides the recipe).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (overrides the recipe).")
-@click.option("--seed", type=click.IntRange(min=0), help="Seed for weights, data order and noise.")
+@recipe_overrides
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/NAME].")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also save the resumable state every this many steps (0: at epoch ends only).")
-@click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience in epochs.")
-@click.option("--min-delta", type=click.FloatRange(min=0), help="Smallest validation-loss drop that counts.")
 @click.option("--limit-batches", type=click.IntRange(min=1), help="At most this many batches per epoch (smoke tests).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
 @click.option("--amp", is_flag=True, help="bf16 autocast for the training forward pass (CUDA, or CPUs with bf16).")
@@ -151,9 +160,6 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, **
     Under torchrun (torchrun --nproc_per_node N -m zoo train NAME) it trains with DDP, each rank
     taking batch / N of every batch; rank 0 writes the run folder.
     """
-    from .distributed import from_env
-    from .runs import train
-
     summary = train(name, out=out, quiet=quiet, compile=compile_, **options)
     if not quiet and from_env().is_main:  # under torchrun rank 0 speaks for all
         click.echo(
@@ -162,7 +168,7 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, **
         )
 
 
-METRIC_CHOICE = click.Choice(["mse", "psnr", "ssim", "bce"])
+METRIC_CHOICE = click.Choice(list(METRICS))
 FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 LIMIT_OPTION = click.option("--limit", type=click.IntRange(min=1), help="Only the first N test images [default: all].")
 DEVICE_OPTION = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -180,8 +186,6 @@ DEVICE_OPTION = click.option("--device", default="auto", show_default=True, help
 def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: bool, limit: Optional[int],
                  device: str) -> None:
     """Evaluate one model (registry name, weights file or run folder) on its test split."""
-    from .evaluation import ALL_METRICS, eval_rows
-
     metrics = metrics or ALL_METRICS
     rows = eval_rows(target, metrics=metrics, limit=limit, probe=probe, baseline=baseline, device=device)
     columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics]
@@ -201,13 +205,9 @@ COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", "mse", "psnr", "ss
 @DEVICE_OPTION
 def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], limit: Optional[int], device: str) -> None:
     """Compare every model with weights (or those named) beside PCA of the same code size."""
-    from .evaluation import compare
-
     rows = compare(list(names) or None, metric=metric, limit=limit, device=device)
     click.echo(render(rows, COMPARE_COLUMNS, fmt))
     if out:
-        from .plots import write_comparison
-
         for path in write_comparison(rows, metric, out, device=device):
             click.echo(f"wrote {path}", err=True)
 
@@ -221,10 +221,6 @@ OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), help="PNG fi
 
 
 def _write_png(target: str, kind: str, out: Optional[str], figure_or_grid: Any) -> None:
-    import torch
-
-    from .figures import save_figure, save_grid
-
     path = out or f"{Path(target.rstrip('/')).name}-{kind}.png"
     if isinstance(figure_or_grid, torch.Tensor):
         save_grid(path, figure_or_grid)
@@ -234,8 +230,6 @@ def _write_png(target: str, kind: str, out: Optional[str], figure_or_grid: Any) 
 
 
 def _load(target: str, device: str):
-    from .weights import load
-
     return load(target, device=device)
 
 
@@ -248,8 +242,6 @@ def _load(target: str, device: str):
 @DEVICE_OPTION
 def plot_latent(target: str, method: str, limit: int, out: Optional[str], device: str) -> None:
     """Test codes in 2-d, coloured by label."""
-    from .plots import latent_figure
-
     _write_png(target, "latent", out, latent_figure(_load(target, device), method=method, limit=limit))
 
 
@@ -261,8 +253,6 @@ def plot_latent(target: str, method: str, limit: int, out: Optional[str], device
 @DEVICE_OPTION
 def plot_samples(target: str, n: int, seed: int, out: Optional[str], device: str) -> None:
     """Images decoded from the prior (variational models)."""
-    from .plots import samples_grid
-
     _write_png(target, "samples", out, samples_grid(_load(target, device), n=n, seed=seed))
 
 
@@ -274,20 +264,16 @@ def plot_samples(target: str, n: int, seed: int, out: Optional[str], device: str
 @DEVICE_OPTION
 def plot_digit(target: str, digit: int, n: int, out: Optional[str], device: str) -> None:
     """Test images of one class above their reconstructions."""
-    from .plots import digit_grid
-
     _write_png(target, f"digit{digit}", out, digit_grid(_load(target, device), digit, n=n))
 
 
 @plot_group.command("dataset")
-@click.argument("dataset", type=click.Choice(["mnist", "fashion-mnist"]))
+@click.argument("dataset", type=click.Choice(list(DATASETS)))
 @click.option("--n", type=click.IntRange(min=1, max=32), default=5, show_default=True, help="Grid side.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @OUT_OPTION
 def plot_dataset(dataset: str, n: int, seed: int, out: Optional[str]) -> None:
     """An n x n grid of training images."""
-    from .plots import dataset_grid
-
     _write_png(dataset, "grid", out, dataset_grid(dataset, n=n, seed=seed))
 
 
@@ -300,6 +286,4 @@ def plot_dataset(dataset: str, n: int, seed: int, out: Optional[str]) -> None:
 @DEVICE_OPTION
 def plot_interpolate(target: str, start: int, end: int, steps: int, out: Optional[str], device: str) -> None:
     """Decodings along the line between two test images' codes."""
-    from .plots import interpolation_grid
-
     _write_png(target, "interpolation", out, interpolation_grid(_load(target, device), start=start, end=end, steps=steps))

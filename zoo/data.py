@@ -29,6 +29,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 import torch
 
 from .errors import DataError, UsageError, did_you_mean
+from .paths import cache_dir
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -87,14 +88,6 @@ def get_info(dataset: str) -> DatasetInfo:
     except KeyError:
         hint = did_you_mean(dataset, DATASETS) or f" Known: {', '.join(DATASETS)}."
         raise UsageError(f"Unknown dataset {dataset!r}.{hint}") from None
-
-
-def cache_dir() -> Path:
-    """$ZOO_CACHE_DIR, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo."""
-    if os.environ.get("ZOO_CACHE_DIR"):
-        return Path(os.environ["ZOO_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "zoo"
 
 
 def _file_in(folder: Path, stem: str) -> Optional[Path]:
@@ -232,6 +225,13 @@ def load_dataset(dataset: str, split: str = "train") -> DataSplit:
     elif split == "val":
         images, labels = images[-VAL_SIZE:], labels[-VAL_SIZE:]
     return DataSplit(images, labels)
+
+
+def check_limit(limit: Optional[int]) -> Optional[int]:
+    """A ``--limit`` on the number of test images: None (all) or a positive count."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be >= 1, got {limit}")
+    return limit
 
 
 def checksums(dataset: str) -> Dict[str, str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .registry import Noise
+from .recipe import Noise
 
 
 def corrupt(x: torch.Tensor, noise: Noise, generator: torch.Generator) -> torch.Tensor:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,129 +16,11 @@ from typing import Any, Dict, Iterable, List, Literal, Optional, Union
 
 from .errors import RegistryError, UnknownModelError, UsageError, did_you_mean
 from .models import get_architecture, parse_config
+from .paths import resource_path
+from .recipe import Recipe
 from .schema import SchemaError, from_dict, require, to_dict
 
-DATASETS = ("mnist", "fashion-mnist")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Stop when validation loss has not improved by more than ``min_delta`` for ``patience`` epochs."""
-
-    patience: int
-    min_delta: float = 0.0
-
-    def __post_init__(self):
-        require(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
-        require(self.min_delta >= 0, "min_delta", f"must be >= 0, got {self.min_delta}")
-
-
-@dataclass(frozen=True)
-class Noise:
-    """Input corruption for denoising: ``gaussian`` (std), ``masking`` (p) or ``salt_pepper`` (p)."""
-
-    type: Literal["gaussian", "masking", "salt_pepper"]
-    std: Optional[float] = None  # gaussian: standard deviation added to pixels in [0, 1]
-    std_min: Optional[float] = None  # gaussian: if set, each image's std is drawn from U(std_min, std)
-    p: Optional[float] = None  # masking / salt_pepper: probability a pixel is corrupted
-    clip: bool = True  # gaussian: clip the corrupted image back into [0, 1]
-
-    def __post_init__(self):
-        if self.type == "gaussian":
-            require(self.std is not None, "std", "gaussian noise needs std")
-            require(self.std > 0, "std", f"must be > 0, got {self.std}")
-            require(self.p is None, "p", "does not apply to gaussian noise")
-            if self.std_min is not None:
-                require(0 <= self.std_min < self.std, "std_min", f"must be in [0, std), got {self.std_min}")
-        else:
-            require(self.p is not None, "p", f"{self.type} noise needs p")
-            require(0 < self.p < 1, "p", f"must be in (0, 1), got {self.p}")
-            require(self.std is None and self.std_min is None, "std", f"does not apply to {self.type} noise")
-
-    def hardest(self) -> "Noise":
-        """The fixed, strongest corruption of this kind: what the denoising task is scored on."""
-        return dataclasses.replace(self, std_min=None)
-
-
-@dataclass(frozen=True)
-class Scheduler:
-    """Learning-rate schedule: ``cosine`` (per step to zero over the run) or ``step`` (per epoch)."""
-
-    type: Literal["cosine", "step"]
-    step_size: Optional[int] = None  # step: epochs between decays
-    gamma: Optional[float] = None  # step: decay factor
-
-    def __post_init__(self):
-        if self.type == "step":
-            require(self.step_size is not None and self.step_size >= 1, "step_size", "step needs step_size >= 1")
-            require(self.gamma is not None and 0 < self.gamma <= 1, "gamma", "step needs gamma in (0, 1]")
-        else:
-            require(self.step_size is None and self.gamma is None, "type", "cosine takes no step_size or gamma")
-
-
-@dataclass(frozen=True)
-class SGDSettings:
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-
-    def __post_init__(self):
-        require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
-        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
-        require(not self.nesterov or self.momentum > 0, "nesterov", "needs momentum > 0")
-
-
-@dataclass(frozen=True)
-class AdamSettings:
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    amsgrad: bool = False
-
-    def __post_init__(self):
-        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "needs two values in [0, 1)")
-        require(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
-        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
-
-
-OPTIMIZER_SETTINGS = {"sgd": SGDSettings, "adam": AdamSettings, "adamw": AdamSettings}
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How an entry is trained; every field but the last four is required in registry.json."""
-
-    optimizer: Literal["sgd", "adam", "adamw"]
-    lr: float
-    batch_size: int
-    epochs: int  # the most epochs; early stopping may end the run sooner
-    loss: Literal["mse", "bce"]
-    early_stopping: EarlyStopping
-    seed: int
-    optimizer_kwargs: Dict[str, Any] = field(default_factory=dict)  # momentum, betas, weight_decay...
-    scheduler: Optional[Scheduler] = None
-    noise: Optional[Noise] = None  # set for denoising: inputs corrupted, targets clean
-    notes: str = ""  # why the recipe is what it is
-
-    def __post_init__(self):
-        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
-        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
-        from_dict(OPTIMIZER_SETTINGS[self.optimizer], self.optimizer_kwargs, "optimizer_kwargs")
-
-    def replace(self, **changes: Any) -> "Recipe":
-        """A copy with ``changes`` applied and validated like registry.json (raises SchemaError)."""
-        data = to_dict(self)
-        for key, value in changes.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
-                data[key] = {**data[key], **value}
-            else:
-                data[key] = value
-        return from_dict(Recipe, data)
 
 
 @dataclass(frozen=True)
@@ -180,8 +61,10 @@ class Entry:
         return entry
 
     def build(self):
-        """A freshly initialised model for this entry."""
-        return get_architecture(self.architecture).model_cls(self.config)
+        """A freshly initialised model for this entry; ``model.entry`` is this entry."""
+        model = get_architecture(self.architecture).model_cls(self.config)
+        model.entry = self
+        return model
 
     def to_dict(self) -> Dict[str, Any]:
         data = to_dict(self)
@@ -270,15 +153,6 @@ class Registry:
 def natural_key(text: str) -> List[Any]:
     """Sort key putting 'deep-784-2' before 'deep-784-32' (numbers compared as numbers)."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def resource_path(env_var: str, name: str) -> Path:
-    """``$env_var``, else ``name`` as a wheel installs it (zoo/_data/), else the repository's root copy."""
-    env = os.environ.get(env_var)
-    if env:
-        return Path(env)
-    packaged = PACKAGE_DIR / "_data" / name
-    return packaged if packaged.exists() else REPO_DIR / name
 
 
 def registry_path() -> Path:

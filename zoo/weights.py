@@ -16,7 +16,9 @@ import torch
 from .devices import resolve_device
 from .errors import WeightsError
 from .io import atomic_save_safetensors, verify_checksum
-from .registry import NAME_RE, Entry, load_registry, parse_entry, resource_path
+from .paths import resource_path
+from .registry import NAME_RE, Entry, load_registry, parse_entry
+from .version import __version__
 
 FORMAT_VERSION = "1"
 WEIGHTS_FILE = "model.safetensors"
@@ -35,12 +37,6 @@ def has_weights(name: str) -> bool:
     return shipped_weights(name).is_file()
 
 
-def zoo_version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 def save_weights(path: Union[str, Path], model: torch.nn.Module, entry: Entry, **extra: Any) -> None:
     """Write ``model``'s tensors and ``entry`` (plus ``extra`` metadata, JSON-encoded) atomically."""
     metadata = {
@@ -48,7 +44,7 @@ def save_weights(path: Union[str, Path], model: torch.nn.Module, entry: Entry, *
         "zoo.format": FORMAT_VERSION,
         "zoo.name": entry.name,
         "zoo.entry": entry.to_json(),
-        "zoo.version": zoo_version(),
+        "zoo.version": __version__,
     }
     metadata.update({f"zoo.{k}": json.dumps(v) for k, v in extra.items()})
     atomic_save_safetensors(path, model.state_dict(), metadata)
@@ -83,7 +79,7 @@ def entry_from_file(path: Union[str, Path]) -> Tuple[Entry, Dict[str, str]]:
     return parse_entry(name, data, source=str(path)), metadata
 
 
-def load_state(model: torch.nn.Module, path: Union[str, Path], device: torch.device) -> None:
+def load_weights_into(model: torch.nn.Module, path: Union[str, Path], device: torch.device) -> None:
     """Load tensors into ``model`` after checking names and shapes match exactly."""
     from safetensors import safe_open
 
@@ -148,6 +144,5 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
             )
     model = entry.build()
     if pretrained:
-        load_state(model, path, torch.device("cpu"))
-    model.entry = entry
+        load_weights_into(model, path, torch.device("cpu"))
     return model.to(target).eval()

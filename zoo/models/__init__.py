@@ -1,11 +1,11 @@
 """Architectures, registered under short keys; importing this package registers them all."""
 from . import conv, custom, mlp, vae  # noqa: F401  (registration side effects)
-from ._api import BUILTIN_MODELS, build_model, get_architecture, parse_config, register_model
+from .architectures import ARCHITECTURES, build_model, get_architecture, parse_config, register_model
 from .base import Autoencoder, LossOutput, eval_mode, reconstruction_loss
 
 __all__ = [
+    "ARCHITECTURES",
     "Autoencoder",
-    "BUILTIN_MODELS",
     "LossOutput",
     "build_model",
     "eval_mode",

@@ -100,3 +100,9 @@ class Autoencoder(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters (CPU for a model without any)."""
+        first = next(self.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")

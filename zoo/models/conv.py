@@ -6,7 +6,7 @@ from typing import List
 import torch
 from torch import nn
 
-from ._api import register_model
+from .architectures import register_model
 from .base import IMAGE_SHAPE, Autoencoder, activation
 from .configs import ConvConfig
 

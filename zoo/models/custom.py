@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from ._api import register_model
+from .architectures import register_model
 from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder
 from .configs import CustomMLPConfig
 from .mlp import stack_layers

@@ -6,7 +6,7 @@ from typing import Callable, List, Optional
 import torch
 from torch import nn
 
-from ._api import register_model
+from .architectures import register_model
 from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder, activation
 from .configs import MLPConfig
 

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ._api import register_model
+from .architectures import register_model
 from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder, LossOutput, reconstruction_loss
 from .configs import VAEConfig
 from .mlp import mlp_layers

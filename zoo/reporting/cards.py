@@ -11,13 +11,22 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .data import checksums
-from .evaluation import ALL_METRICS, eval_rows
-from .io import CHECKSUM_KEY, atomic_write_json, atomic_write_text
-from .weights import WEIGHTS_FILE, read_metadata
+from ..data import checksums, load_dataset
+from ..evaluation import ALL_METRICS, eval_rows
+from ..io import atomic_write_json, atomic_write_text
+from ..training.outputs import TrainingFacts
+from ..weights import WEIGHTS_FILE, read_metadata
 
 CHECK_LIMIT = 1000
 SHIPPED_FILES = (WEIGHTS_FILE, "reconstructions.png", "losses.png")
+
+# Published results, by data set and code size, in squared error per test image (the sum over the
+# pixels of the squared difference, averaged over the images): a card of a model with that data
+# set and code size states its own number beside them.
+PUBLISHED = {
+    ("mnist", 30): {"source": "Hinton & Salakhutdinov 2006", "model": 3.00, "what": "their deep autoencoder",
+                    "pca": 13.87},
+}
 
 
 def sha256_file(path: Path) -> str:
@@ -38,8 +47,8 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     folder = Path(folder)
     meta = read_metadata(folder / WEIGHTS_FILE)
     entry = json.loads(meta["zoo.entry"])
-    facts = {k[len("zoo."):]: json.loads(v) for k, v in meta.items()
-             if k.startswith("zoo.") and k not in ("zoo.entry", "zoo.name", "zoo.format", "zoo.version", CHECKSUM_KEY)}
+    facts = TrainingFacts.from_header(meta)
+    del facts["data_sha256"]  # stated once, beside the data set
     rows = eval_rows(str(folder / WEIGHTS_FILE), device=device)
     check_rows = eval_rows(str(folder / WEIGHTS_FILE), limit=CHECK_LIMIT, device=device, baseline=False)
     name = meta["zoo.name"]
@@ -55,23 +64,15 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
         "data_sha256": checksums(entry["dataset"]),
         "recipe": entry["recipe"],
         "reference_recipe": entry.get("reference_recipe"),
-        "training": {
-            "epochs_run": facts.get("epochs"),
-            "best_epoch": facts.get("best_epoch"),
-            "best_val_loss": facts.get("best_val_loss"),
-            "stop_reason": facts.get("stop_reason"),
-            "device": facts.get("device"),
-            "train_seconds": facts.get("train_seconds"),
-            "zoo_version": meta.get("zoo.version"),
-        },
+        "training": {**facts, "zoo_version": meta.get("zoo.version")},
         "test": metrics,
         "check": {"limit": CHECK_LIMIT, **{r["task"]: {m: r[m] for m in ALL_METRICS} for r in check_rows}},
         "reproduce": f"zoo train {name}",
         "files": {f: sha256_file(folder / f) for f in SHIPPED_FILES if (folder / f).exists()},
     }
-    if name == "hinton-30" or card["latent_dim"] == 30:
-        recon = metrics["reconstruction"]
-        card["squared_error_per_image"] = {"model": recon["model"]["mse"] * 784, "pca": recon["pca"]["mse"] * 784}
+    if (card["dataset"], card["latent_dim"]) in PUBLISHED:
+        recon, pixels = metrics["reconstruction"], load_dataset(card["dataset"], "test").images[0].numel()
+        card["squared_error_per_image"] = {"model": recon["model"]["mse"] * pixels, "pca": recon["pca"]["mse"] * pixels}
     return card
 
 
@@ -110,9 +111,10 @@ def card_markdown(card: Dict[str, Any]) -> str:
             m = card["test"][task][who]
             lines.append(f"| {task} | {label} | {m['mse']:.6f} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['bce']:.4f} |")
     if "squared_error_per_image" in card:
-        se = card["squared_error_per_image"]
-        lines += ["", f"Squared error per test image: {se['model']:.2f} (PCA-30: {se['pca']:.2f}; "
-                      "Hinton & Salakhutdinov 2006 report 3.00 for their deep autoencoder, 13.87 for PCA)."]
+        se, k = card["squared_error_per_image"], card["latent_dim"]
+        paper = PUBLISHED[(card["dataset"], k)]
+        lines += ["", f"Squared error per test image: {se['model']:.2f} (PCA-{k}: {se['pca']:.2f}; {paper['source']} "
+                      f"report {paper['model']:.2f} for {paper['what']}, {paper['pca']:.2f} for PCA)."]
     lines += ["", "Test metrics on all 10,000 test images, measured by `zoo eval`.", "",
               "![reconstructions](reconstructions.png)", "", "![losses](losses.png)", ""]
     return "\n".join(lines)

@@ -7,13 +7,15 @@ an autoencoder.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
-from .data import load_dataset, to_float
-from .models import eval_mode
+from ..data import check_limit, load_dataset
+from ..models import eval_mode
+from .pca import load_pca
+from .scoring import device_of, encode_all, model_dataset
 
 L2 = 1e-4  # weight decay on the probe's weights (mean cross-entropy + L2/2 * |W|^2)
 
@@ -47,34 +49,24 @@ def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.T
     return float((pred == test_y).double().mean())
 
 
-@torch.no_grad()
-def encode_images(encode: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, device,
-                  batch_size: int = 1000) -> torch.Tensor:
-    return torch.cat([encode(to_float(images[i : i + batch_size].to(device))).double()
-                      for i in range(0, len(images), batch_size)])
-
-
 def linear_probe(model: torch.nn.Module, *, dataset: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
     """Probe accuracy of ``model``'s codes and of PCA codes of the same size.
 
     ``limit`` cuts the test split to ``limit`` images and the training split to ``6 * limit``.
     """
-    from .evaluation import check_limit, model_dataset, model_device
-    from .pca import load_pca
-
     dataset = model_dataset(model, dataset, "linear_probe")
     check_limit(limit)
     train = load_dataset(dataset, "train")
     test = load_dataset(dataset, "test")
     n_train = 6 * limit if limit else None
-    device = model_device(model)
+    device = device_of(model)
     with eval_mode(model):
-        train_codes = encode_images(model.encode, train.images[:n_train], device)
-        test_codes = encode_images(model.encode, test.images[:limit], device)
+        train_codes = encode_all(model.encode, train.images[:n_train], device)
+        test_codes = encode_all(model.encode, test.images[:limit], device)
     k = train_codes.shape[1]
     pca = load_pca(dataset, device=device)
-    pca_train = encode_images(lambda x: pca.encode(x, k), train.images[:n_train], device)
-    pca_test = encode_images(lambda x: pca.encode(x, k), test.images[:limit], device)
+    pca_train = encode_all(lambda x: pca.encode(x, k), train.images[:n_train], device)
+    pca_test = encode_all(lambda x: pca.encode(x, k), test.images[:limit], device)
     ytr, yte = train.labels[:n_train].to(device), test.labels[:limit].to(device)
     return {
         "dataset": dataset,

@@ -1,47 +1,28 @@
-"""``zoo.train``: a registry entry, the caller's overrides and a run folder, handed to the Trainer."""
+"""``zoo.train``: a registry entry, the caller's overrides and a run folder, handed to the Trainer.
+
+Rank 0 reads the run folder and decides (a fresh run, a resumed one, or an error); under torchrun
+the other ranks receive its decision, so no rank but 0 needs to see the folder.
+"""
 from __future__ import annotations
 
-import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 
-from . import distributed
-from .devices import resolve_device
-from .errors import UsageError, ZooError
-from .io import atomic_write_json
-from .registry import Entry, get_entry, parse_entry
-from .schema import SchemaError
-from .state import has_state, load_state
-from .weights import WEIGHTS_FILE
-
-# flags that change the trajectory; a resumed run must keep them (epochs may grow)
-RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch-size", "lr": "lr", "seed": "seed",
-                "patience": "patience", "min_delta": "min-delta"}
-
-
-def _recipe_changes(overrides: Dict[str, Any]) -> Dict[str, Any]:
-    changes = {k: v for k, v in overrides.items() if k in ("epochs", "batch_size", "lr", "seed") and v is not None}
-    stopping = {k: overrides[k] for k in ("patience", "min_delta") if overrides.get(k) is not None}
-    if stopping:
-        changes["early_stopping"] = stopping
-    return changes
-
-
-def _recipe_value(entry: Entry, key: str) -> Any:
-    recipe = entry.recipe
-    return getattr(recipe.early_stopping, key) if key in ("patience", "min_delta") else getattr(recipe, key)
-
-
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".zoo-write-check-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"Cannot write to the run folder {folder}: {exc.strerror or exc}") from None
+from ..devices import resolve_device
+from ..errors import UsageError, ZooError
+from ..io import atomic_write_json
+from ..recipe import OVERRIDES
+from ..registry import Entry, get_entry, parse_entry
+from ..schema import SchemaError
+from ..weights import WEIGHTS_FILE
+from . import checkpoint, distributed
+from .logger import RunLogger
+from .options import RunOptions
+from .stopping import StopReason
 
 
 def train(
@@ -76,6 +57,7 @@ def train(
         limit_batches: train (and evaluate) on at most this many batches per epoch: smoke tests.
         log_every: steps between reads of the loss from the device (progress, TensorBoard).
         quiet: print nothing (no progress bar, no per-epoch lines).
+        log: called with each progress line instead of the ``zoo`` logger (``logging``).
         amp: bf16 autocast for the training forward pass (CUDA, or a CPU with bf16); part of the
             run's trajectory, so a resumed run keeps it.
         compile: ``torch.compile`` the training step (first steps slower while it compiles).
@@ -83,36 +65,29 @@ def train(
     Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
     DistributedDataParallel across the ranks; see the README.
     """
-    from .trainer import Trainer
+    from .loop import Trainer
 
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta)
     entry = get_entry(name)
     base_device = resolve_device(device)  # refuse a bad device before the run folder is touched
     run_dir = Path(out) if out is not None else Path("runs") / name
-    if checkpoint_every < 0:
-        raise UsageError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
-    if limit_batches is not None and limit_batches < 1:
-        raise UsageError(f"--limit-batches must be >= 1, got {limit_batches}")
-    if log_every < 1:
-        raise UsageError(f"log_every must be >= 1, got {log_every}")
+    dist_ = distributed.from_env()
+    options = RunOptions(device=device, checkpoint_every=checkpoint_every, limit_batches=limit_batches,
+                         log_every=log_every, amp=amp, compile=compile, world_size=dist_.world_size)
     if amp and not _autocast_available(base_device.type):
         raise UsageError(f"--amp needs autocast on {base_device.type}, which this torch does not have; drop --amp")
-    dist_ = distributed.from_env()
     train_device = distributed.rank_device(dist_, base_device)
     created = distributed.init(dist_, train_device)
     ok: Optional[bool] = None  # None: an unexpected error (see distributed.shutdown)
     try:
-        # rank 0 reads the run folder and decides; the other ranks get its decision (or its error)
-        decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
-            name, entry, run_dir, resume, overrides, dict(device=device, checkpoint_every=checkpoint_every,
-            limit_batches=limit_batches, world_size=dist_.world_size, amp=amp, compile=compile), log))
+        say = RunLogger(run_dir, log=log)
+        decided, tensors = distributed.decide_on_main(
+            dist_, train_device, lambda: _prepare(name, entry, run_dir, resume, overrides, options, say.warning))
         entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
         state = (tensors, decided["info"]) if decided["info"] is not None else None
-        trainer = Trainer(entry, out=run_dir, device=train_device, checkpoint_every=checkpoint_every,
-                          limit_batches=limit_batches, log_every=log_every, quiet=quiet, log=log, dist=dist_,
-                          amp=amp, compile=compile)
+        trainer = Trainer(entry, out=run_dir, options=_on(options, train_device), quiet=quiet, log=log, dist=dist_)
         if resume and state is None:
-            trainer.log_line(f"no saved state in {run_dir}: starting from the beginning")
+            trainer.logger.line(f"no saved state in {run_dir}: starting from the beginning")
         summary = trainer.fit(state)
         ok = True
         return summary
@@ -123,38 +98,48 @@ def train(
         distributed.shutdown(created, ok)
 
 
+def _on(options: RunOptions, device: torch.device) -> RunOptions:
+    """The options with this rank's device (``cuda:LOCAL_RANK`` under torchrun)."""
+    return replace(options, device=str(device))
+
+
 def _autocast_available(device_type: str) -> bool:
     check = getattr(getattr(torch.amp, "autocast_mode", None), "is_autocast_available", None)
     return check(device_type) if check is not None else device_type in ("cpu", "cuda")
 
 
-def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Dict[str, Any],
-             settings: Dict[str, Any], log: Optional[Callable[[str], None]]):
-    """On rank 0: the entry to train and the state to resume from, the run folder checked and set up.
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".zoo-write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"Cannot write to the run folder {folder}: {exc.strerror or exc}") from None
 
-    ``settings``: device, checkpoint_every, limit_batches, world_size, amp, compile (config.json)."""
-    world_size = settings["world_size"]
-    state = None
-    if resume and has_state(run_dir):
-        say = log or (lambda message: print(message, file=sys.stderr, flush=True))
-        state = load_state(run_dir, warn=lambda message: say(f"warning: {message}"))
+
+def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Dict[str, Any], options: RunOptions,
+             warn: Callable[[str], None]):
+    """On rank 0: the entry to train and the state to resume from, the run folder checked and set up."""
+    state = checkpoint.read_state(run_dir, warn) if resume and checkpoint.has_state(run_dir) else None
     if state is not None:
-        entry = _resumed_entry(name, run_dir, state[1], overrides, settings)
+        entry = _resumed_entry(name, run_dir, state[1], overrides, options)
+        for leftover in run_dir.glob(".*.tmp"):  # from a write that a kill cut short
+            leftover.unlink(missing_ok=True)
     else:
-        if not resume and (has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()):
+        if not resume and (checkpoint.has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()):
             raise UsageError(f"{run_dir} already holds a run of zoo; pass --resume to continue it or choose another --out")
         try:
-            entry = entry.with_recipe(entry.recipe.replace(**_recipe_changes(overrides)))
+            entry = entry.with_recipe(entry.recipe.replace(**overrides))
         except SchemaError as exc:
             raise UsageError(f"Invalid override for {name}: {exc}") from None
-    distributed.check_batch(entry.recipe.batch_size, world_size)
+    distributed.check_batch(entry.recipe.batch_size, options.world_size)
     _check_writable(run_dir)
     if state is None or overrides["epochs"] is not None:
         atomic_write_json(run_dir / "config.json", {
             "name": name,
             "entry": entry.to_dict(),
             "overrides": {k: v for k, v in overrides.items() if v is not None},
-            **settings,
+            **options.to_dict(),
         })
     if state is None:
         return {"entry": entry.to_dict(), "info": None}, None
@@ -162,38 +147,37 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Di
 
 
 def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
-                   settings: Dict[str, Any]) -> Entry:
+                   options: RunOptions) -> Entry:
     """The saved run's entry; flags may raise epochs but not change the trajectory."""
-    limit_batches, world_size = settings["limit_batches"], settings["world_size"]
+    saved = info["options"]
     if info["name"] != name:
         raise UsageError(f"{run_dir} holds a run of {info['name']!r}, not {name!r}")
-    saved_world = info.get("world_size", 1)
-    if saved_world != world_size:
+    if saved["world_size"] != options.world_size:
         def processes(n: int) -> str:
             return "one process" if n == 1 else f"{n} processes (torchrun, WORLD_SIZE={n})"
         raise UsageError(
-            f"{run_dir} was trained by {processes(saved_world)} and is resumed by {processes(world_size)}; "
-            f"each rank's data shard and random numbers depend on the world size, so resume with the same"
+            f"{run_dir} was trained by {processes(saved['world_size'])} and is resumed by "
+            f"{processes(options.world_size)}; each rank's data shard and random numbers depend on the world size, "
+            f"so resume with the same"
         )
-    entry = parse_entry(name, info["entry"], source=str(run_dir / "state.safetensors"))
-    for key, value in overrides.items():
-        if value is None or key == "epochs":
-            continue
-        if value != _recipe_value(entry, key):
+    entry = parse_entry(name, info["entry"], source=str(run_dir / checkpoint.STATE_FILE))
+    for o in OVERRIDES:
+        value = overrides[o.name]
+        if value is not None and o.name != "epochs" and value != entry.recipe.value(o.name):
             raise UsageError(
-                f"{run_dir} was started with --{RECIPE_FLAGS[key]} {_recipe_value(entry, key)}; "
-                f"a resumed run keeps its recipe (drop --{RECIPE_FLAGS[key]} or choose another --out)"
+                f"{run_dir} was started with {o.flag} {entry.recipe.value(o.name)}; "
+                f"a resumed run keeps its recipe (drop {o.flag} or choose another --out)"
             )
-    if limit_batches != info["limit_batches"]:
-        raise UsageError(f"{run_dir} was started with --limit-batches {info['limit_batches']}; resume with the same")
-    if settings["amp"] != info.get("amp", False):
-        was = "with --amp" if info.get("amp", False) else "without --amp"
+    if options.limit_batches != saved["limit_batches"]:
+        raise UsageError(f"{run_dir} was started with --limit-batches {saved['limit_batches']}; resume with the same")
+    if options.amp != saved["amp"]:
+        was = "with --amp" if saved["amp"] else "without --amp"
         raise UsageError(f"{run_dir} was started {was} (bf16 autocast changes the trajectory); resume it the same way")
     epochs = overrides["epochs"]
     if epochs is not None and epochs != entry.recipe.epochs:
         if epochs < info["epoch"]:
             raise UsageError(f"{run_dir} has already run {info['epoch']} epochs; --epochs cannot go below that")
-        if (info["stop_reason"] or "").startswith("early stopping"):
+        if info["stop"] == StopReason.EARLY_STOPPING.value:
             raise UsageError(f"{run_dir} already finished by early stopping; start a new run to train longer")
         if entry.recipe.scheduler is not None and entry.recipe.scheduler.type == "cosine":
             raise UsageError(f"{run_dir} uses a cosine schedule fixed to {entry.recipe.epochs} epochs; --epochs cannot change")

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import zoo
 from zoo.errors import RegistryError
 from zoo.io import CHECKSUM_KEY, tensors_sha256
-from zoo.registry import REPO_DIR, Registry
+from zoo.paths import REPO_DIR
+from zoo.registry import Registry
 from zoo.weights import entry_from_file, read_metadata, save_weights
 
 BASE = json.loads((REPO_DIR / "registry.json").read_text())

@@ -7,11 +7,12 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from .data import DATASETS, load_dataset, to_float
-from .errors import UsageError
-from .evaluation import model_dataset, model_device
-from .figures import bar_figure, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
-from .metrics import METRICS
+from ..data import DATASETS, load_dataset, to_float
+from ..errors import UsageError
+from ..evaluation.metrics import METRICS
+from ..evaluation.scoring import device_of, model_dataset
+from ..figures import bar_figure, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
+from ..weights import load
 
 
 @torch.no_grad()
@@ -19,7 +20,7 @@ def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", 
     """Test codes in 2-d coloured by label: the code itself if 2-d, else a PCA or t-SNE projection."""
     dataset = model_dataset(model, dataset, "plot")
     test = load_dataset(dataset, "test")
-    x = to_float(test.images[:limit].to(model_device(model)))
+    x = to_float(test.images[:limit].to(device_of(model)))
     model.eval()
     codes = model.encode(x).double().cpu()
     labels = test.labels[:limit]
@@ -51,7 +52,7 @@ def samples_grid(model, *, n: int = 64, seed: int = 0) -> torch.Tensor:
     if not hasattr(model, "sample"):
         raise UsageError(f"{model.entry.name or 'this model'} is not variational: only a VAE can sample")
     model.eval()
-    g = torch.Generator(device=model_device(model)).manual_seed(seed)
+    g = torch.Generator(device=device_of(model)).manual_seed(seed)
     return reconstruction_grid([model.sample(n, generator=g)], nrow=8)
 
 
@@ -62,7 +63,7 @@ def digit_grid(model, digit: int, *, n: int = 8, dataset: Optional[str] = None) 
     if not 0 <= digit < len(DATASETS[dataset].classes):
         raise UsageError(f"--digit must be 0 to {len(DATASETS[dataset].classes) - 1}, got {digit}")
     test = load_dataset(dataset, "test")
-    x = to_float(test.images[test.labels == digit][:n].to(model_device(model)))
+    x = to_float(test.images[test.labels == digit][:n].to(device_of(model)))
     model.eval()
     return reconstruction_grid([x, model(x)], nrow=len(x))
 
@@ -85,7 +86,7 @@ def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, 
     if steps < 2:
         raise UsageError(f"--steps must be >= 2, got {steps}")
     model.eval()
-    x = to_float(test.images[[start, end]].to(model_device(model)))
+    x = to_float(test.images[[start, end]].to(device_of(model)))
     za, zb = model.encode(x)
     t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
     return reconstruction_grid([model.decode((1 - t) * za + t * zb)], nrow=steps)
@@ -94,8 +95,6 @@ def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, 
 @torch.no_grad()
 def write_comparison(rows: List[Dict[str, Any]], metric: str, out: str, *, device=None, n: int = 8) -> List[Path]:
     """``<metric>.png`` (bars, with PCA baselines) and ``reconstructions.png`` (same test images, every model)."""
-    from .weights import load
-
     out_dir = Path(out)
     label = METRICS[metric].label
     paths = [out_dir / f"{metric}.png", out_dir / "reconstructions.png"]
@@ -107,7 +106,7 @@ def write_comparison(rows: List[Dict[str, Any]], metric: str, out: str, *, devic
     shown = set()
     for row in rows:
         model = load(row["name"], device=device)
-        x = to_float(load_dataset(row["dataset"], "test").images[:n].to(model_device(model)))
+        x = to_float(load_dataset(row["dataset"], "test").images[:n].to(device_of(model)))
         if row["dataset"] not in shown:  # one row of originals per data set
             image_rows.append((f"original ({row['dataset']})", x))
             shown.add(row["dataset"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from zoo.noise import corrupt
-from zoo.registry import Noise
+from zoo.recipe import Noise
 from zoo.schema import SchemaError, from_dict
 
 

@@ -1,7 +1,8 @@
-"""Architecture registry: short keys ("mlp", "conv", ...) map to a model class and its config.
+"""Architectures: short keys ("mlp", "conv", ...) map to a model class and its config dataclass.
 
-Modelled on torchvision's ``register_model``: a decorator fills ``BUILTIN_MODELS`` and refuses a
-key twice. The config dataclass is what registry.json's ``kwargs`` are validated against.
+A zoo *entry* (``deep-784-32``) names an *architecture* (``mlp``) and its kwargs. Modelled on
+torchvision's ``register_model``: the decorator fills ``ARCHITECTURES`` and refuses a key twice.
+The config dataclass is what registry.json's ``kwargs`` are validated against.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict
 
 from ..errors import UnknownModelError, did_you_mean
-from ..schema import from_dict, to_dict
+from ..schema import from_dict
 
 
 @dataclass(frozen=True)
@@ -19,16 +20,16 @@ class Architecture:
     config_cls: type
 
 
-BUILTIN_MODELS: Dict[str, Architecture] = {}
+ARCHITECTURES: Dict[str, Architecture] = {}
 
 
 def register_model(key: str, config_cls: type) -> Callable[[type], type]:
-    """Class decorator: register ``cls`` under ``key`` with its config dataclass."""
+    """Class decorator: register the architecture ``cls`` under ``key`` with its config dataclass."""
 
     def wrapper(cls: type) -> type:
-        if key in BUILTIN_MODELS:
+        if key in ARCHITECTURES:
             raise ValueError(f"An architecture is already registered under {key!r}")
-        BUILTIN_MODELS[key] = Architecture(key, cls, config_cls)
+        ARCHITECTURES[key] = Architecture(key, cls, config_cls)
         cls.architecture = key
         return cls
 
@@ -37,10 +38,10 @@ def register_model(key: str, config_cls: type) -> Callable[[type], type]:
 
 def get_architecture(key: str) -> Architecture:
     try:
-        return BUILTIN_MODELS[key]
+        return ARCHITECTURES[key]
     except KeyError:
-        known = ", ".join(sorted(BUILTIN_MODELS))
-        hint = did_you_mean(key, BUILTIN_MODELS) or f" Known architectures: {known}."
+        known = ", ".join(sorted(ARCHITECTURES))
+        hint = did_you_mean(key, ARCHITECTURES) or f" Known architectures: {known}."
         raise UnknownModelError(f"Unknown architecture {key!r}.{hint}") from None
 
 
@@ -53,7 +54,3 @@ def build_model(key: str, kwargs: Dict[str, Any]):
     """A freshly initialised model of architecture ``key`` built from JSON ``kwargs``."""
     arch = get_architecture(key)
     return arch.model_cls(parse_config(key, kwargs))
-
-
-def config_dict(config: Any) -> Dict[str, Any]:
-    return to_dict(config)

@@ -7,49 +7,59 @@ points (MNIST, 30 components: 13.87 squared error per test image, Hinton & Salak
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
-from .data import cache_dir, checksums, load_dataset, to_float
-from .errors import UsageError
-from .io import atomic_save_safetensors
-
-PIXELS = 28 * 28
+from ..data import checksums, load_dataset, to_float
+from ..errors import UsageError
+from ..io import atomic_save_safetensors
+from ..paths import cache_dir
 
 
 @dataclass
 class PCA:
-    """``mean`` (784,), ``components`` (784, 784) as columns sorted by ``variances`` (descending)."""
+    """``mean`` (D,), ``components`` (D, D) as columns sorted by ``variances`` (descending), for
+    images of ``image_shape`` (C, H, W) with D = C * H * W pixels."""
 
     mean: torch.Tensor
     components: torch.Tensor
     variances: torch.Tensor
+    image_shape: Tuple[int, int, int]
+
+    @property
+    def pixels(self) -> int:
+        return self.mean.numel()
 
     def to(self, device) -> "PCA":
-        return PCA(self.mean.to(device), self.components.to(device), self.variances.to(device))
+        return PCA(self.mean.to(device), self.components.to(device), self.variances.to(device), self.image_shape)
+
+    def num_parameters(self, k: int) -> int:
+        """The size of PCA-k as a linear autoencoder: k components and the mean."""
+        return self.pixels * k + self.pixels
 
     def _basis(self, k: int) -> torch.Tensor:
-        if not 1 <= k <= PIXELS:
-            raise UsageError(f"PCA needs 1 to {PIXELS} components, got {k}")
+        if not 1 <= k <= self.pixels:
+            raise UsageError(f"PCA needs 1 to {self.pixels} components, got {k}")
         return self.components[:, :k]
 
     def encode(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """Codes ``(N, k)`` of images ``(N, 1, 28, 28)``."""
+        """Codes ``(N, k)`` of images ``(N, C, H, W)``."""
         return (x.flatten(1).double() - self.mean) @ self._basis(k)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Images ``(N, 1, 28, 28)`` (float64, not clipped) from codes ``(N, k)``."""
-        return (z @ self._basis(z.shape[1]).T + self.mean).view(-1, 1, 28, 28)
+        """Images ``(N, C, H, W)`` (float64, not clipped) from codes ``(N, k)``."""
+        return (z @ self._basis(z.shape[1]).T + self.mean).view(-1, *self.image_shape)
 
     def reconstruct(self, x: torch.Tensor, k: int) -> torch.Tensor:
         return self.decode(self.encode(x, k))
 
 
 def fit_pca(images: torch.Tensor) -> PCA:
-    """PCA of uint8 images ``(N, 28, 28)`` in float64."""
+    """PCA of uint8 images ``(N, H, W)`` in float64."""
     x = to_float(images).flatten(1).double()
     mean = x.mean(0)
     centred = x - mean
@@ -59,7 +69,7 @@ def fit_pca(images: torch.Tensor) -> PCA:
     vectors = vectors[:, order]
     # fix each component's sign (largest entry positive) so fits agree across machines
     signs = torch.sign(vectors.gather(0, vectors.abs().argmax(0, keepdim=True)))
-    return PCA(mean, vectors * signs, variances[order].clamp_min(0))
+    return PCA(mean, vectors * signs, variances[order].clamp_min(0), (1, *images.shape[1:]))
 
 
 def _cache_path(dataset: str) -> Path:
@@ -69,21 +79,24 @@ def _cache_path(dataset: str) -> Path:
 
 def load_pca(dataset: str, *, device: Optional[torch.device] = None) -> PCA:
     """The PCA of ``dataset``'s training split, from the cache or fitted (and cached) now."""
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     path = _cache_path(dataset)
     pca = None
     if path.is_file():
         try:
-            # clone: load_file maps the file, and a mapping of a file rewritten in place dies with SIGBUS
-            t = {k: v.clone() for k, v in load_file(str(path)).items()}
-            pca = PCA(t["mean"], t["components"], t["variances"])
+            with safe_open(str(path), framework="pt") as handle:
+                shape = tuple(json.loads((handle.metadata() or {})["image_shape"]))
+                # clone: the file is mapped, and a mapping of a file rewritten in place dies with SIGBUS
+                t = {k: handle.get_tensor(k).clone() for k in ("mean", "components", "variances")}
+            pca = PCA(t["mean"], t["components"], t["variances"], shape)
         except Exception:  # a damaged cache is refitted, not trusted
             pca = None
     if pca is None:
         pca = fit_pca(load_dataset(dataset, "train").images)
         try:
-            atomic_save_safetensors(path, {"mean": pca.mean, "components": pca.components, "variances": pca.variances})
+            atomic_save_safetensors(path, {"mean": pca.mean, "components": pca.components, "variances": pca.variances},
+                                    {"image_shape": json.dumps(list(pca.image_shape))})
         except OSError:
             pass  # a read-only cache only costs the refit next time
     return pca.to(device) if device is not None else pca

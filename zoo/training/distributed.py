@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from . import errors
-from .errors import UsageError
+from .. import errors
+from ..errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,13 @@ def check_batch(batch_size: int, world_size: int) -> None:
             f"The batch size {batch_size} does not split evenly over {world_size} processes; each rank takes "
             f"batch / world size, so choose a --batch-size divisible by {world_size} or another number of processes"
         )
+
+
+def stop_all(dist_: Dist, message: str) -> None:
+    """Raise a TrainingError over a number every rank shares: every rank stops, rank 0 says why."""
+    error = errors.TrainingError(message)
+    error.from_main = not dist_.is_main
+    raise error
 
 
 def rank_device(dist_: Dist, device: torch.device) -> torch.device:

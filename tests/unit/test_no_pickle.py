@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from zoo.registry import PACKAGE_DIR
+from zoo.paths import PACKAGE_DIR
 
 FORBIDDEN = [r"\bimport pickle\b", r"\bcloudpickle\b", r"\bdill\b", r"\bjoblib\b", r"allow_pickle\s*=\s*True",
              r"\bpickle\.loads?\b", r"torch\.load\((?![^)]*weights_only\s*=\s*True)"]

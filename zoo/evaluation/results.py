@@ -1,19 +1,24 @@
 """Evaluate models (and their PCA baselines) on a test split: ``zoo.evaluate`` and ``zoo.compare``."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
-from .data import load_dataset, to_float
-from .errors import UsageError, did_you_mean
+from ..data import check_limit, load_dataset
+from ..errors import UsageError, did_you_mean
+from ..models import eval_mode
+from ..recipe import Noise
+from ..registry import list_models
+from ..seeds import derive_seed
+from ..weights import has_weights, load
 from .metrics import METRICS
-from .models import eval_mode
-from .registry import Noise
-from .seeds import derive_seed
+from .pca import load_pca
+from .probe import linear_probe
+from .scoring import device_of, model_dataset, score
 
 DEFAULT_METRICS = ("mse", "psnr", "ssim")
-EVAL_BATCH = 1000
+ALL_METRICS = tuple(METRICS)
 
 
 def check_metrics(metrics: Union[str, Iterable[str]]) -> tuple:
@@ -25,55 +30,6 @@ def check_metrics(metrics: Union[str, Iterable[str]]) -> tuple:
     if not names:
         raise UsageError("Name at least one metric")
     return names
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def model_dataset(model: torch.nn.Module, dataset: Optional[str], caller: str) -> str:
-    """``dataset``, else the data set the model was trained on (models from zoo.load know it)."""
-    entry = getattr(model, "entry", None)
-    dataset = dataset or (entry.dataset if entry is not None else None)
-    if dataset is None:
-        raise UsageError(f"{caller}() needs dataset= for a model that does not come from zoo.load")
-    return dataset
-
-
-@torch.no_grad()
-def score(
-    reconstruct: Callable[[torch.Tensor], torch.Tensor],
-    images: torch.Tensor,
-    metrics: Sequence[str],
-    *,
-    device: torch.device,
-    noise: Optional[Noise] = None,
-    noise_seed: int = 0,
-    batch_size: int = EVAL_BATCH,
-) -> Dict[str, float]:
-    """Mean of each metric over ``images`` (uint8), reconstructing (corrupted) inputs batch by batch.
-
-    Sums stay on ``device`` until the end: one host sync per call.
-    """
-    totals = {m: torch.zeros((), dtype=torch.float64, device=device) for m in metrics}
-    g = None
-    if noise is not None:
-        from .noise import corrupt
-
-        g = torch.Generator(device=device).manual_seed(noise_seed)
-    for start in range(0, len(images), batch_size):
-        target = to_float(images[start : start + batch_size].to(device))
-        inputs = corrupt(target, noise, g) if noise is not None else target
-        recon = reconstruct(inputs)
-        for m in metrics:
-            totals[m] += METRICS[m].fn(recon, target).sum()
-    return {m: float(v) / len(images) for m, v in totals.items()}
-
-
-def check_limit(limit: Optional[int]) -> Optional[int]:
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be >= 1, got {limit}")
-    return limit
 
 
 def test_images(dataset: str, limit: Optional[int]) -> torch.Tensor:
@@ -112,24 +68,20 @@ def evaluate(
     images = test_images(dataset, limit)
     seed = derive_seed(entry.recipe.seed if entry is not None else 0, "test")
     with eval_mode(model):
-        result = score(model, images, metrics, device=model_device(model), noise=noise, noise_seed=seed)
+        result = score(model, images, metrics, device=device_of(model), noise=noise, noise_seed=seed)
     return {"dataset": dataset, "n": len(images), **result}
 
 
 def evaluate_pca(dataset: str, k: int, *, metrics: Iterable[str] = DEFAULT_METRICS, limit: Optional[int] = None,
                  noise: Optional[Noise] = None, noise_seed: int = 0, device=None) -> Dict[str, Any]:
-    """The same metrics for PCA with ``k`` components fitted on ``dataset``'s training split."""
-    from .pca import load_pca
-
+    """The same metrics for PCA with ``k`` components fitted on ``dataset``'s training split;
+    ``params`` is the PCA's size (k components and the mean)."""
     device = torch.device(device or "cpu")
     pca = load_pca(dataset, device=device)
     images = test_images(dataset, limit)
     result = score(lambda x: pca.reconstruct(x, k), images, check_metrics(metrics), device=device,
                    noise=noise, noise_seed=noise_seed)
-    return {"dataset": dataset, "n": len(images), **result}
-
-
-ALL_METRICS = tuple(METRICS)
+    return {"dataset": dataset, "n": len(images), "params": pca.num_parameters(k), **result}
 
 
 def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limit: Optional[int] = None,
@@ -139,9 +91,6 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
     Each row: name, dataset, latent_dim, params, the four metrics, and ``pca_*`` the same metrics
     for PCA with as many components as the model's code, fitted on the same data set's train split.
     """
-    from .registry import list_models
-    from .weights import has_weights, load
-
     check_metrics(metric)
     if not names:
         names = [n for n in list_models() if has_weights(n)]
@@ -156,10 +105,10 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
                "params": model.num_parameters()}
         result = evaluate(model, metrics=ALL_METRICS, limit=limit)
         row.update({m: result[m] for m in ALL_METRICS})
-        key = (entry.dataset, entry.latent_dim, str(model_device(model)))  # models of one code size share it
+        key = (entry.dataset, entry.latent_dim, str(device_of(model)))  # models of one code size share it
         if key not in baselines:
             baselines[key] = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit,
-                                          device=model_device(model))
+                                          device=device_of(model))
         row.update({f"pca_{m}": baselines[key][m] for m in ALL_METRICS})
         rows.append(row)
     return sort_rows(rows, metric)
@@ -174,20 +123,16 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
               probe: bool = False, baseline: bool = True, device=None) -> List[Dict[str, Any]]:
     """What ``zoo eval`` prints: the model's rows (reconstruction, and denoising where its recipe
     corrupts inputs) and, with ``baseline``, the same rows for PCA of the same size."""
-    from .weights import load
-
     metrics = check_metrics(metrics)
     model = load(target, device=device)
     entry = model.entry
-    k, device = entry.latent_dim, model_device(model)
+    k, device = entry.latent_dim, device_of(model)
     common = {"dataset": entry.dataset, "latent_dim": k}
     tasks = [("reconstruction", None)]
     if entry.recipe.noise is not None:
         tasks.append(("denoising", entry.recipe.noise.hardest()))
     probe_result = None
     if probe:
-        from .probe import linear_probe
-
         probe_result = linear_probe(model, limit=limit)
     rows = []
     for task, noise in tasks:
@@ -200,7 +145,7 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
         if baseline:
             seed = derive_seed(entry.recipe.seed, "test")
             pca = evaluate_pca(entry.dataset, k, metrics=metrics, limit=limit, noise=noise, noise_seed=seed, device=device)
-            row = {"name": f"pca-{k}", "task": task, **common, "params": 784 * k + 784, "n": pca["n"],
+            row = {"name": f"pca-{k}", "task": task, **common, "params": pca["params"], "n": pca["n"],
                    **{m: pca[m] for m in metrics}}
             if probe_result is not None:
                 row["probe_accuracy"] = probe_result["pca_probe_accuracy"]

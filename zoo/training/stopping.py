@@ -1,9 +1,19 @@
-"""Early stopping on validation loss, with a state that round-trips through JSON."""
+"""When a run stops: early stopping on validation loss, and the reason a run ended."""
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
+
+from ..recipe import EarlyStoppingRule
+
+
+class StopReason(str, enum.Enum):
+    """Why a run ended (saved in the state as its value)."""
+
+    COMPLETED = "completed"  # the recipe's epochs ran out
+    EARLY_STOPPING = "early_stopping"  # validation loss stopped improving
 
 
 @dataclass
@@ -16,6 +26,10 @@ class EarlyStopping:
     best_epoch: Optional[int] = None
     bad_epochs: int = 0
 
+    @classmethod
+    def from_rule(cls, rule: EarlyStoppingRule) -> "EarlyStopping":
+        return cls(rule.patience, rule.min_delta)
+
     def step(self, loss: float, epoch: int) -> bool:
         """Record one epoch's validation loss; True when it is a new best."""
         if loss < self.best - self.min_delta:
@@ -27,6 +41,13 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return self.bad_epochs >= self.patience
+
+    def describe(self, reason: StopReason, epochs: int) -> str:
+        """The reason as a person reads it (metrics.json, the weights header, the card)."""
+        if reason is StopReason.EARLY_STOPPING:
+            return (f"early stopping: validation loss did not improve by more than {self.min_delta:g} "
+                    f"for {self.patience} epochs (best {self.best:.6f} at epoch {self.best_epoch})")
+        return f"completed {epochs} epoch{'s' if epochs != 1 else ''}"
 
     def state_dict(self) -> Dict[str, Any]:
         data = asdict(self)

@@ -8,7 +8,8 @@ import pytest
 
 import zoo
 from zoo.errors import RegistryError, UnknownModelError
-from zoo.registry import REPO_DIR, Registry, load_registry, natural_key
+from zoo.paths import REPO_DIR
+from zoo.registry import Registry, load_registry, natural_key
 
 BASE = json.loads((REPO_DIR / "registry.json").read_text())
 

@@ -1,0 +1,91 @@
+"""The one batched pass over images that every evaluation shares: scoring, encoding, losses.
+
+Images stay uint8 until a batch reaches the device; sums stay on the device until the end, so a
+pass costs one host sync. ``EVAL_BATCH`` is larger than any training batch: no gradients are kept.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterator, Optional, Sequence
+
+import torch
+
+from ..data import to_float
+from ..errors import UsageError
+from ..models import eval_mode
+from ..noise import corrupt
+from ..recipe import Noise, Recipe
+from ..seeds import derive_seed
+from .metrics import METRICS
+
+EVAL_BATCH = 1000  # images per forward pass when evaluating
+
+
+def batches(images: torch.Tensor, device: torch.device, batch_size: int = EVAL_BATCH) -> Iterator[torch.Tensor]:
+    """Float batches ``(n, 1, H, W)`` in [0, 1] on ``device`` of uint8 ``images`` ``(N, H, W)``."""
+    for start in range(0, len(images), batch_size):
+        yield to_float(images[start : start + batch_size].to(device))
+
+
+def corrupted(noise: Optional[Noise], seed: int, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The inputs a model sees for clean ``target`` batches: the same or, with ``noise``, corrupted
+    from a generator seeded once per pass (so a pass is a function of ``seed``)."""
+    if noise is None:
+        return lambda target: target
+    g = torch.Generator(device=device).manual_seed(seed)
+    return lambda target: corrupt(target, noise, g)
+
+
+@torch.no_grad()
+def score(
+    reconstruct: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    metrics: Sequence[str],
+    *,
+    device: torch.device,
+    noise: Optional[Noise] = None,
+    noise_seed: int = 0,
+) -> Dict[str, float]:
+    """Mean of each metric over ``images`` (uint8), reconstructing (corrupted) inputs batch by batch."""
+    totals = {m: torch.zeros((), dtype=torch.float64, device=device) for m in metrics}
+    inputs = corrupted(noise, noise_seed, device)
+    for target in batches(images, device):
+        recon = reconstruct(inputs(target))
+        for m in metrics:
+            totals[m] += METRICS[m].fn(recon, target).sum()
+    return {m: float(v) / len(images) for m, v in totals.items()}
+
+
+def mean_loss(model: torch.nn.Module, images: torch.Tensor, recipe: Recipe, purpose: str) -> float:
+    """The recipe's loss, averaged over ``images`` in eval mode; any corruption is drawn from a
+    generator seeded by the recipe's seed and ``purpose`` ("val", "test")."""
+    device = device_of(model)
+    inputs = corrupted(recipe.noise, derive_seed(recipe.seed, purpose), device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    with eval_mode(model):
+        for target in batches(images, device):
+            total += model.loss(inputs(target), target, kind=recipe.loss).loss.double() * len(target)
+    return float(total) / len(images)
+
+
+@torch.no_grad()
+def encode_all(encode: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, device) -> torch.Tensor:
+    """Codes of every image, float64, on ``device``."""
+    return torch.cat([encode(x).double() for x in batches(images, device)])
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where ``model`` runs: ``Autoencoder.device``, else its first parameter's device, else the CPU."""
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def model_dataset(model: torch.nn.Module, dataset: Optional[str], caller: str) -> str:
+    """``dataset``, else the data set the model was trained on (models from zoo.load know it)."""
+    entry = getattr(model, "entry", None)
+    dataset = dataset or (entry.dataset if entry is not None else None)
+    if dataset is None:
+        raise UsageError(f"{caller}() needs dataset= for a model that does not come from zoo.load")
+    return dataset

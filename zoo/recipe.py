@@ -1,0 +1,173 @@
+"""A training recipe as registry.json gives it, and the overrides ``zoo train`` flags may apply.
+
+Every class here is a frozen dataclass validated when built (see :mod:`zoo.schema`); an error
+names the key, e.g. ``recipe.early_stopping.patience: must be >= 1, got 0``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Literal, Optional, Tuple
+
+from .schema import from_dict, require, to_dict
+
+
+@dataclass(frozen=True)
+class EarlyStoppingRule:
+    """Stop when validation loss has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    patience: int
+    min_delta: float = 0.0
+
+    def __post_init__(self):
+        require(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
+        require(self.min_delta >= 0, "min_delta", f"must be >= 0, got {self.min_delta}")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Input corruption for denoising: ``gaussian`` (std), ``masking`` (p) or ``salt_pepper`` (p)."""
+
+    type: Literal["gaussian", "masking", "salt_pepper"]
+    std: Optional[float] = None  # gaussian: standard deviation added to pixels in [0, 1]
+    std_min: Optional[float] = None  # gaussian: if set, each image's std is drawn from U(std_min, std)
+    p: Optional[float] = None  # masking / salt_pepper: probability a pixel is corrupted
+    clip: bool = True  # gaussian: clip the corrupted image back into [0, 1]
+
+    def __post_init__(self):
+        if self.type == "gaussian":
+            require(self.std is not None, "std", "gaussian noise needs std")
+            require(self.std > 0, "std", f"must be > 0, got {self.std}")
+            require(self.p is None, "p", "does not apply to gaussian noise")
+            if self.std_min is not None:
+                require(0 <= self.std_min < self.std, "std_min", f"must be in [0, std), got {self.std_min}")
+        else:
+            require(self.p is not None, "p", f"{self.type} noise needs p")
+            require(0 < self.p < 1, "p", f"must be in (0, 1), got {self.p}")
+            require(self.std is None and self.std_min is None, "std", f"does not apply to {self.type} noise")
+
+    def hardest(self) -> "Noise":
+        """The fixed, strongest corruption of this kind: what the denoising task is scored on."""
+        return dataclasses.replace(self, std_min=None)
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """Learning-rate schedule: ``cosine`` (per step to zero over the run) or ``step`` (per epoch)."""
+
+    type: Literal["cosine", "step"]
+    step_size: Optional[int] = None  # step: epochs between decays
+    gamma: Optional[float] = None  # step: decay factor
+
+    def __post_init__(self):
+        if self.type == "step":
+            require(self.step_size is not None and self.step_size >= 1, "step_size", "step needs step_size >= 1")
+            require(self.gamma is not None and 0 < self.gamma <= 1, "gamma", "step needs gamma in (0, 1]")
+        else:
+            require(self.step_size is None and self.gamma is None, "type", "cosine takes no step_size or gamma")
+
+
+@dataclass(frozen=True)
+class SGDSettings:
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        require(not self.nesterov or self.momentum > 0, "nesterov", "needs momentum > 0")
+
+
+@dataclass(frozen=True)
+class AdamSettings:
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    amsgrad: bool = False
+
+    def __post_init__(self):
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "needs two values in [0, 1)")
+        require(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+
+
+OPTIMIZER_SETTINGS = {"sgd": SGDSettings, "adam": AdamSettings, "adamw": AdamSettings}
+
+
+@dataclass(frozen=True)
+class Override:
+    """A recipe value that ``zoo train --FLAG`` and ``zoo.train(NAME=...)`` may replace."""
+
+    name: str  # keyword of zoo.train; the flag is --name with '-' for '_'
+    path: Tuple[str, ...]  # where it sits in the recipe
+    type: type  # int or float
+    minimum: float
+    min_open: bool  # True: the value must be above ``minimum``, not equal to it
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OVERRIDES: Tuple[Override, ...] = (
+    Override("epochs", ("epochs",), int, 1, False, "Most epochs (overrides the recipe)."),
+    Override("batch_size", ("batch_size",), int, 1, False, "Batch size (overrides the recipe)."),
+    Override("lr", ("lr",), float, 0, True, "Learning rate (overrides the recipe)."),
+    Override("seed", ("seed",), int, 0, False, "Seed for weights, data order and noise."),
+    Override("patience", ("early_stopping", "patience"), int, 1, False, "Early-stopping patience in epochs."),
+    Override("min_delta", ("early_stopping", "min_delta"), float, 0, False, "Smallest validation-loss drop that counts."),
+)
+OVERRIDE_NAMES = tuple(o.name for o in OVERRIDES)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How an entry is trained; every field but the last four is required in registry.json."""
+
+    optimizer: Literal["sgd", "adam", "adamw"]
+    lr: float
+    batch_size: int
+    epochs: int  # the most epochs; early stopping may end the run sooner
+    loss: Literal["mse", "bce"]
+    early_stopping: EarlyStoppingRule
+    seed: int
+    optimizer_kwargs: Dict[str, Any] = field(default_factory=dict)  # momentum, betas, weight_decay...
+    scheduler: Optional[Scheduler] = None
+    noise: Optional[Noise] = None  # set for denoising: inputs corrupted, targets clean
+    notes: str = ""  # why the recipe is what it is
+
+    def __post_init__(self):
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        from_dict(OPTIMIZER_SETTINGS[self.optimizer], self.optimizer_kwargs, "optimizer_kwargs")
+
+    def replace(self, **changes: Any) -> "Recipe":
+        """A copy with ``changes`` applied and validated like registry.json (raises SchemaError).
+
+        A change may be nested (``early_stopping={"patience": 3}``) or an override's name
+        (``patience=3``, see :data:`OVERRIDES`); None means "keep"."""
+        data = to_dict(self)
+        by_name = {o.name: o for o in OVERRIDES}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key in by_name and len(by_name[key].path) > 1:
+                outer, inner = by_name[key].path
+                data[outer] = {**data[outer], inner: value}
+            elif isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return from_dict(Recipe, data)
+
+    def value(self, override: str) -> Any:
+        """The recipe's current value of an override (``"patience"`` reads early_stopping.patience)."""
+        (o,) = [o for o in OVERRIDES if o.name == override]
+        node: Any = self
+        for part in o.path:
+            node = getattr(node, part)
+        return node

@@ -1,0 +1,97 @@
+"""What a run tells: a line per epoch, a progress bar, TensorBoard. Rank 0 logs; other ranks get a
+:class:`SilentLogger`, so the loop never asks which rank it is on.
+
+Lines go to the ``log`` callback when one is given, else to the ``zoo`` logger at INFO (the CLI
+shows them on stdout); warnings to the callback with a ``warning:`` prefix, else at WARNING.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+LOGGER = logging.getLogger("zoo")
+
+
+class SilentLogger:
+    """Logs nothing: ranks other than 0, and the base of :class:`RunLogger`."""
+
+    def open(self, purge_step: int) -> None:
+        pass
+
+    def line(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
+
+    def bar(self, total: int, initial: int, desc: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, disable=True)
+
+    def steps(self, first: int, losses: List[float], bar, samples_per_s: float) -> None:
+        pass
+
+    def epoch(self, record: Dict[str, float], epochs: int, improved: bool, grid: Callable[[], torch.Tensor]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RunLogger(SilentLogger):
+    """Rank 0's logger: lines unless ``quiet``, TensorBoard events in ``run_dir/tensorboard``."""
+
+    def __init__(self, run_dir: Path, *, quiet: bool = False, log: Optional[Callable[[str], None]] = None):
+        self.run_dir, self.quiet, self.log = Path(run_dir), quiet, log
+        self.writer: Any = None
+
+    def open(self, purge_step: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge_step or None)
+
+    def line(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.log is not None:
+            self.log(message)
+        else:
+            LOGGER.info(message)
+
+    def warning(self, message: str) -> None:
+        if self.log is not None:
+            self.log(f"warning: {message}")
+        else:
+            LOGGER.warning(message)
+
+    def bar(self, total: int, initial: int, desc: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, leave=False, unit="batch",
+                    disable=self.quiet or not sys.stderr.isatty())
+
+    def steps(self, first: int, losses: List[float], bar, samples_per_s: float) -> None:
+        for j, value in enumerate(losses):
+            self.writer.add_scalar("loss/train_step", value, first + j)
+        bar.update(len(losses))
+        bar.set_postfix(loss=f"{losses[-1]:.5f}", samples_s=f"{samples_per_s:,.0f}")
+
+    def epoch(self, record: Dict[str, float], epochs: int, improved: bool, grid: Callable[[], torch.Tensor]) -> None:
+        epoch = record["epoch"]
+        self.writer.add_scalar("loss/train", record["train_loss"], epoch)
+        self.writer.add_scalar("loss/val", record["val_loss"], epoch)
+        self.writer.add_scalar("lr", record["lr"], epoch)
+        self.writer.add_image("reconstructions", grid(), epoch)
+        self.line(
+            f"epoch {epoch:>3}/{epochs}  train {record['train_loss']:.6f}  val {record['val_loss']:.6f}"
+            f"{'  *best' if improved else ''}  {record['seconds']:.1f}s  {record['samples_per_s']:,.0f} samples/s"
+        )
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,80 @@
+"""What a run trains with, built from its recipe: the loss as a module, optimizer, schedule, noise."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+from ..recipe import Recipe
+from ..seeds import derive_seed
+from .distributed import Dist
+
+
+class LossStep(torch.nn.Module):
+    """The training objective as one module call, which is what DistributedDataParallel wraps."""
+
+    def __init__(self, model: torch.nn.Module, kind: str):
+        super().__init__()
+        self.model, self.kind = model, kind
+
+    def forward(self, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(inputs, target, kind=self.kind).loss
+
+
+def wrap_step(step: torch.nn.Module, device: torch.device, dist: Dist, compile: bool) -> torch.nn.Module:
+    """DDP around the training step under torchrun, then torch.compile when asked for."""
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        step = DistributedDataParallel(step, device_ids=ids)
+    return torch.compile(step) if compile else step
+
+
+def make_optimizer(recipe: Recipe, params, *, fused: bool = True) -> torch.optim.Optimizer:
+    """The recipe's optimizer; ``fused`` takes torch's fused kernel (one per step for all the
+    parameters) where this torch and device have one, else torch's default implementation
+    (fashion-64 on the 2-core CPU: +16% samples/s fused; BENCHMARKS.md)."""
+    params = list(params)
+    kw = dict(recipe.optimizer_kwargs)
+    if recipe.optimizer == "sgd":
+        cls = torch.optim.SGD
+    else:
+        if "betas" in kw:
+            kw["betas"] = tuple(kw["betas"])
+        cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+    if fused:
+        try:
+            return cls(params, lr=recipe.lr, fused=True, **kw)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or torch version
+            pass
+    return cls(params, lr=recipe.lr, **kw)
+
+
+def optimizer_kind(optimizer: torch.optim.Optimizer) -> str:
+    return "fused" if optimizer.defaults.get("fused") else "default"
+
+
+def make_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int) -> Tuple[Optional[object], bool]:
+    """(scheduler, per step): cosine is stepped every batch, step decay every epoch."""
+    if recipe.scheduler is None:
+        return None, False
+    if recipe.scheduler.type == "cosine":
+        total = recipe.epochs * steps_per_epoch
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), True
+    s = recipe.scheduler
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.step_size, gamma=s.gamma), False
+
+
+def noise_generator(recipe: Recipe, device: torch.device, dist: Dist) -> Optional[torch.Generator]:
+    """The generator of the recipe's input corruption (None without one): each rank its own stream."""
+    if recipe.noise is None:
+        return None
+    parts = ("noise", dist.rank, dist.world_size) if dist.enabled else ("noise",)
+    return torch.Generator(device=device).manual_seed(derive_seed(recipe.seed, *parts))
+
+
+def seed_ranks(recipe: Recipe, dist: Dist) -> None:
+    """Under torchrun each rank draws its own random numbers (a VAE's sampling) after the shared init."""
+    if dist.enabled:
+        torch.manual_seed(derive_seed(recipe.seed, "rank", dist.rank, dist.world_size))
