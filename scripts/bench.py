@@ -23,12 +23,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
-from zoo.training import RunOptions, Trainer  # noqa: E402
-from zoo.training.setup import make_optimizer  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo.data import FILES, VAL_SIZE, locate  # noqa: E402
 from zoo.devices import resolve_device  # noqa: E402
+from zoo.training import (  # noqa: E402
+    RunOptions,
+    Trainer,
+    setup,  # noqa: E402
+)
+from zoo.training.setup import make_optimizer  # noqa: E402
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
@@ -93,7 +97,7 @@ def zoo_epoch(entry, device, out: Path, limit_batches=None, fused=True, amp=Fals
     trainer = Trainer(entry, out=out, options=options, quiet=True)
     if not fused:
         trainer.optimizer = make_optimizer(entry.recipe, trainer.model.parameters(), fused=False)
-    trainer.wrap_step()
+    trainer.step_module = setup.wrap_step(trainer.step_module, trainer.device, trainer.dist, compile)
     if warmup:  # then back to the initial weights and optimizer state: every loop trains the same steps
         import copy
 

@@ -22,9 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from zoo.reporting.cards import SHIPPED_FILES, refresh_readme, write_card  # noqa: E402
-
 import zoo  # noqa: E402
+from zoo.reporting.cards import SHIPPED_FILES, refresh_readme, write_card  # noqa: E402
 
 
 def set_aside_if_stale(name: str, run: Path) -> None:

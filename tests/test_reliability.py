@@ -118,12 +118,12 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_state(tmp_
 
 
 def test_an_unwritable_run_folder_is_refused_before_training(tmp_path, monkeypatch):
-    import zoo.training.run as run
+    import zoo.training.runfolder as runfolder
 
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(run.tempfile, "NamedTemporaryFile", denied)
+    monkeypatch.setattr(runfolder.tempfile, "NamedTemporaryFile", denied)
     result = CliRunner().invoke(main, ["train", "deep-784-32", "--out", str(tmp_path / "ro"), "--device", "cpu"])
     assert result.exit_code == 2
     assert result.output == f"Error: Cannot write to the run folder {tmp_path / 'ro'}: Permission denied\n"

@@ -16,11 +16,11 @@ import torch
 
 from .console import configure_logging
 from .data import DATASETS
-from .errors import ZooError
+from .errors import Interrupted, ZooError
 from .evaluation.metrics import METRICS
 from .evaluation.results import ALL_METRICS, compare, eval_rows
 from .figures import save_figure, save_grid
-from .recipe import OVERRIDES
+from .recipe import MAX_SEED, OVERRIDES
 from .registry import get_entry, list_models
 from .reporting.model_figures import dataset_grid, digit_grid, interpolation_grid, latent_figure, samples_grid, write_comparison
 from .reporting.tables import FORMATS, render
@@ -39,12 +39,20 @@ def _rank_prefix() -> str:
 
 
 def _fail(message: str, code: int) -> None:
+    # one line whatever the message holds: a newline in a name must not print a second "Error:" line
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
     click.echo(f"{_rank_prefix()}Error: {message}", err=True)
     sys.exit(code)
 
 
 class ZooGroup(click.Group):
     """A click group whose errors are one line each (click's own usage errors included)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # before click turns it into a bare Abort: keep what it says
+            raise Interrupted(str(exc) or "interrupted") from None
 
     def main(self, args: Optional[List[str]] = None, prog_name: Optional[str] = None, **extra: Any) -> Any:
         configure_logging()
@@ -65,8 +73,8 @@ class ZooGroup(click.Group):
         except OSError as exc:  # disk full, permission denied...: the files written before stay intact
             where = f" ({exc.filename})" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}; files written before this are intact", 1)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
+        except KeyboardInterrupt as exc:
+            _fail(str(exc) or "interrupted", 130)
         if isinstance(result, int):
             sys.exit(result)
         return result
@@ -95,7 +103,7 @@ def model_summary(name: str) -> dict:
         "dataset": entry.dataset,
         "architecture": entry.architecture,
         "latent_dim": entry.latent_dim,
-        "params": entry.build().num_parameters(),
+        "params": entry.num_parameters(),
         "weights": has_weights(name),
         "description": entry.description,
     }
@@ -134,7 +142,7 @@ def recipe_overrides(command: Callable) -> Callable:
     for o in reversed(OVERRIDES):
         kind = click.IntRange if o.type is int else click.FloatRange
         extra = {"min_open": True} if o.min_open else {}
-        command = click.option(o.flag, o.name, type=kind(min=o.minimum, **extra), help=o.help)(command)
+        command = click.option(o.flag, o.name, type=kind(min=o.minimum, max=o.maximum, **extra), help=o.help)(command)
     return command
 
 
@@ -144,6 +152,7 @@ def recipe_overrides(command: Callable) -> Callable:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/NAME].")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
+@click.option("--force", is_flag=True, help="Train into a folder that holds files that are not a zoo run's.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also save the resumable state every this many steps (0: at epoch ends only).")
 @click.option("--limit-batches", type=click.IntRange(min=1), help="At most this many batches per epoch (smoke tests).")
@@ -248,7 +257,7 @@ def plot_latent(target: str, method: str, limit: int, out: Optional[str], device
 @plot_group.command("samples")
 @click.argument("target", metavar="NAME|PATH")
 @click.option("--n", type=click.IntRange(min=1, max=1024), default=64, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
 @OUT_OPTION
 @DEVICE_OPTION
 def plot_samples(target: str, n: int, seed: int, out: Optional[str], device: str) -> None:
@@ -270,7 +279,7 @@ def plot_digit(target: str, digit: int, n: int, out: Optional[str], device: str)
 @plot_group.command("dataset")
 @click.argument("dataset", type=click.Choice(list(DATASETS)))
 @click.option("--n", type=click.IntRange(min=1, max=32), default=5, show_default=True, help="Grid side.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
 @OUT_OPTION
 def plot_dataset(dataset: str, n: int, seed: int, out: Optional[str]) -> None:
     """An n x n grid of training images."""

@@ -28,7 +28,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import torch
 
-from .errors import DataError, UsageError, did_you_mean
+from .errors import DataError, UsageError, did_you_mean, shown
 from .paths import cache_dir
 
 FILES = {
@@ -36,6 +36,14 @@ FILES = {
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
+}
+# the decompressed size of each file (header and values): a read never goes past it (a gzip bomb
+# or a huge file under an IDX name is refused after this many bytes, not read whole)
+SIZES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
 }
 VAL_SIZE = 10_000  # the last 10,000 training images are the validation split
 SPLITS = ("train", "test", "fit", "val")
@@ -162,16 +170,27 @@ def read_verified(path: Path, info: DatasetInfo) -> bytes:
     """The decompressed content of an IDX file, after checking its SHA-256."""
     stem = path.name[:-3] if path.name.endswith(".gz") else path.name
     advice = "delete it and copy a good one (see ZOO_DATA_DIR), or delete it to download again"
+    size = SIZES[stem]
     try:
-        raw = path.read_bytes()
-        content = gzip.decompress(raw) if path.suffix == ".gz" else raw
+        if not path.is_file():
+            raise OSError("not a regular file")
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                content = handle.read(size + 1)
+        elif path.stat().st_size > size:
+            content = b"\0" * (size + 1)  # too large: refused below, unread
+        else:
+            content = path.read_bytes()
     except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"Data file {path} cannot be read ({exc}); it is corrupted or truncated: {advice}") from None
+        raise DataError(f"Data file {shown(path)} cannot be read ({exc}); it is corrupted or truncated: {advice}") from None
+    if len(content) > size:
+        raise DataError(f"Data file {shown(path)} holds more than the {size:,} bytes of {stem}; "
+                        f"it is not the published file: {advice}")
     digest = hashlib.sha256(content).hexdigest()
     expected = info.sha256[stem]
     if digest != expected:
         raise DataError(
-            f"Data file {path} failed its SHA-256 check (expected {expected[:12]}..., got {digest[:12]}...); "
+            f"Data file {shown(path)} failed its SHA-256 check (expected {expected[:12]}..., got {digest[:12]}...); "
             f"it is corrupted or truncated: {advice}"
         )
     return content
@@ -229,6 +248,8 @@ def load_dataset(dataset: str, split: str = "train") -> DataSplit:
 
 def check_limit(limit: Optional[int]) -> Optional[int]:
     """A ``--limit`` on the number of test images: None (all) or a positive count."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise UsageError(f"limit must be a whole number of images or None, got {limit!r}")
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be >= 1, got {limit}")
     return limit

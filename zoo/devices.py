@@ -12,6 +12,8 @@ def resolve_device(spec: Union[str, torch.device, None] = "auto") -> torch.devic
     """``auto`` picks CUDA, then MPS, then CPU; an unavailable device is a UsageError."""
     if isinstance(spec, torch.device):
         spec = str(spec)
+    if spec is not None and not isinstance(spec, str):
+        raise UsageError(f"A device is a name such as 'cpu', 'cuda:0' or 'auto', or a torch.device; got {spec!r}")
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():

@@ -41,6 +41,12 @@ class TrainingError(ZooError):
     """Training cannot go on (non-finite loss, unusable state)."""
 
 
+class Interrupted(ZooError):
+    """Ctrl-C: exit status 130, as a shell reports a process ended by SIGINT."""
+
+    exit_code = 130
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' Did you mean 'x'?' (or 'x' or 'y'), built like click's, or '' when nothing is close."""
     matches = difflib.get_close_matches(word, sorted(choices), n=3, cutoff=0.6)
@@ -50,3 +56,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if len(quoted) == 1:
         return f" Did you mean {quoted[0]}?"
     return f" Did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?"
+
+
+def shown(value: object) -> str:
+    """A name or path as an error message shows it: as it is when it is plain, quoted with escapes
+    when it holds a control character (a newline in a name must not fake a second line)."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)

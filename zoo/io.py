@@ -6,12 +6,13 @@ power cut. The earlier file stays intact until the new one is complete.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 PathLike = Union[str, Path]
 
@@ -35,12 +36,20 @@ def _umask() -> int:
     return mask
 
 
+TMP_MARK = ".zoo-"  # in the name of every temporary file zoo writes: .<name>.zoo-XXXXXXXX.tmp
+
+
+def leftovers(folder: Path) -> Iterator[Path]:
+    """Temporary files of zoo's own writes in ``folder`` that a kill cut short (no one else's)."""
+    return (p for p in Path(folder).glob(f".*{TMP_MARK}*.tmp") if p.is_file())
+
+
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -68,20 +77,13 @@ def atomic_write_json(path: PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def atomic_save(path: PathLike, save: Callable[[Path], None]) -> None:
-    """Run ``save(tmp_path)`` (a library's own saver) and move the result into place."""
-    with atomic_path(path) as tmp:
-        save(tmp)
-
-
-CHECKSUM_KEY = "zoo.tensors_sha256"
+CHECKSUM_KEY = "zoo.tensors_sha256"  # SHA-256 of the tensors (names, dtypes, shapes, bytes)
+HEADER_CHECKSUM_KEY = "zoo.sha256"  # SHA-256 of every other header entry, the tensors' checksum included
 
 
 def tensors_sha256(tensors: Dict[str, Any]) -> str:
     """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (in name order): catches bit rot
     that a well-formed safetensors header would not."""
-    import hashlib
-
     import torch
 
     digest = hashlib.sha256()
@@ -92,16 +94,51 @@ def tensors_sha256(tensors: Dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def header_sha256(metadata: Dict[str, str]) -> str:
+    """SHA-256 of a header's entries (but its own), as canonical JSON."""
+    rest = {k: v for k, v in metadata.items() if k != HEADER_CHECKSUM_KEY}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
 def atomic_save_safetensors(path: PathLike, tensors: Dict[str, Any], metadata: Optional[Dict[str, str]] = None) -> None:
-    """Save with a checksum of the tensors in the header, atomically."""
-    from safetensors.torch import save_file
+    """Save with checksums of the tensors and of the whole header, atomically.
 
-    contiguous = {k: v.detach().contiguous() for k, v in tensors.items()}
+    The bytes are made in memory and written by Python, so a full disk is an ``OSError`` (ENOSPC)."""
+    from safetensors.torch import save
+
+    contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     metadata = {**(metadata or {}), CHECKSUM_KEY: tensors_sha256(contiguous)}
-    atomic_save(path, lambda tmp: save_file(contiguous, str(tmp), metadata=metadata))
+    metadata[HEADER_CHECKSUM_KEY] = header_sha256(metadata)
+    atomic_write_bytes(path, save(contiguous, metadata=metadata))
 
 
-def verify_checksum(tensors: Dict[str, Any], metadata: Dict[str, str]) -> bool:
-    """False when the header's checksum does not match; files without one (older ones) pass."""
-    expected = metadata.get(CHECKSUM_KEY)
-    return expected is None or expected == tensors_sha256(tensors)
+def checksum_problem(tensors: Dict[str, Any], metadata: Dict[str, str], *, header: bool = True) -> Optional[str]:
+    """Why a file's content fails its checksums (None when it passes). ``header``: the header's own
+    checksum is required (files written before it existed have only the tensors' one)."""
+    if CHECKSUM_KEY not in metadata:
+        return "it carries no checksum of its tensors"
+    if metadata[CHECKSUM_KEY] != tensors_sha256(tensors):
+        return "its tensors fail the checksum in its header"
+    if HEADER_CHECKSUM_KEY in metadata:
+        if metadata[HEADER_CHECKSUM_KEY] != header_sha256(metadata):
+            return "its header fails its checksum (it was edited or damaged)"
+    elif header:
+        return "its header carries no checksum"
+    return None
+
+
+def loads_json(text: str, *, refuse_duplicates: bool = True) -> Any:
+    """Parse JSON text, refusing duplicate keys and nesting too deep to parse (ValueError, one line)."""
+
+    def no_duplicates(pairs):
+        seen: Dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates if refuse_duplicates else None)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

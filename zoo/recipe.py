@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from .schema import from_dict, require, to_dict
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
+
 
 @dataclass(frozen=True)
 class EarlyStoppingRule:
@@ -105,6 +107,7 @@ class Override:
     minimum: float
     min_open: bool  # True: the value must be above ``minimum``, not equal to it
     help: str
+    maximum: Optional[float] = None
 
     @property
     def flag(self) -> str:
@@ -115,7 +118,7 @@ OVERRIDES: Tuple[Override, ...] = (
     Override("epochs", ("epochs",), int, 1, False, "Most epochs (overrides the recipe)."),
     Override("batch_size", ("batch_size",), int, 1, False, "Batch size (overrides the recipe)."),
     Override("lr", ("lr",), float, 0, True, "Learning rate (overrides the recipe)."),
-    Override("seed", ("seed",), int, 0, False, "Seed for weights, data order and noise."),
+    Override("seed", ("seed",), int, 0, False, "Seed for weights, data order and noise.", MAX_SEED),
     Override("patience", ("early_stopping", "patience"), int, 1, False, "Early-stopping patience in epochs."),
     Override("min_delta", ("early_stopping", "min_delta"), float, 0, False, "Smallest validation-loss drop that counts."),
 )
@@ -142,7 +145,7 @@ class Recipe:
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
-        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        require(0 <= self.seed <= MAX_SEED, "seed", f"must be in 0..{MAX_SEED} (2**63 - 1), got {self.seed}")
         from_dict(OPTIMIZER_SETTINGS[self.optimizer], self.optimizer_kwargs, "optimizer_kwargs")
 
     def replace(self, **changes: Any) -> "Recipe":

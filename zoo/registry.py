@@ -14,13 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Literal, Optional, Union
 
-from .errors import RegistryError, UnknownModelError, UsageError, did_you_mean
+import torch
+
+from .errors import RegistryError, UnknownModelError, UsageError, did_you_mean, shown
+from .io import loads_json
 from .models import get_architecture, parse_config
 from .paths import resource_path
 from .recipe import Recipe
 from .schema import SchemaError, from_dict, require, to_dict
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights: a typo in a width must fail validation, not exhaust memory
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,15 @@ class Entry:
             get_architecture(self.architecture)
         except UnknownModelError as exc:
             raise SchemaError("architecture", str(exc)) from None
-        parse_config(self.architecture, self.kwargs, "kwargs")
+        config = parse_config(self.architecture, self.kwargs, "kwargs")
+        with torch.device("meta"):  # counts the parameters without allocating them
+            n = sum(p.numel() for p in get_architecture(self.architecture).model_cls(config).parameters())
+        require(n <= MAX_PARAMS, "kwargs", f"the model would have {n:,} parameters, above zoo's cap of {MAX_PARAMS:,}")
+        object.__setattr__(self, "_num_parameters", n)
+
+    def num_parameters(self) -> int:
+        """The parameter count of the model this entry builds (counted without building it for real)."""
+        return self._num_parameters
 
     @property
     def config(self) -> Any:
@@ -98,15 +110,6 @@ def parse_entry(name: str, data: Any, source: str = "registry.json") -> Entry:
     return entry
 
 
-def _no_duplicate_keys(pairs: List[tuple]) -> Dict[str, Any]:
-    seen: Dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key!r}")
-        seen[key] = value
-    return seen
-
-
 class Registry:
     """The validated entries of one registry file, by name."""
 
@@ -117,8 +120,8 @@ class Registry:
     @classmethod
     def from_json(cls, text: str, source: str = "registry.json", path: Optional[Path] = None) -> "Registry":
         try:
-            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-        except ValueError as exc:  # JSONDecodeError and duplicate keys
+            data = loads_json(text)
+        except ValueError as exc:  # JSONDecodeError, duplicate keys, nesting too deep
             raise RegistryError(f"{source} is not valid JSON: {exc}") from None
         if not isinstance(data, dict) or set(data) != {"version", "models"}:
             raise RegistryError(f'{source}: the top level must be {{"version": 1, "models": {{...}}}}')
@@ -168,6 +171,8 @@ def load_registry(path: Union[str, Path, None] = None) -> Registry:
     path = Path(path) if path is not None else registry_path()
     try:
         stat = path.stat()
+        if not path.is_file():  # a FIFO would block, a device never end
+            raise RegistryError(f"The registry {shown(path)} is not a regular file")
         key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         if key not in _CACHE:
             _CACHE.clear()

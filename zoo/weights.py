@@ -6,6 +6,7 @@ another registry too. Training adds epochs, best validation loss and data checks
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,14 +15,16 @@ from typing import Any, Dict, Tuple, Union
 import torch
 
 from .devices import resolve_device
-from .errors import WeightsError
-from .io import atomic_save_safetensors, verify_checksum
+from .errors import RegistryError, UsageError, WeightsError, shown
+from .io import HEADER_CHECKSUM_KEY, atomic_save_safetensors, checksum_problem, header_sha256, loads_json
 from .paths import resource_path
 from .registry import NAME_RE, Entry, load_registry, parse_entry
 from .version import __version__
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 1: a checksum of the tensors; 2: also one of the whole header
+FORMATS_READ = ("1", "2")
 WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "card.json"
 
 
 def weights_dir() -> Path:
@@ -51,36 +54,79 @@ def save_weights(path: Union[str, Path], model: torch.nn.Module, entry: Entry, *
 
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
-    """The header metadata of a zoo weights file (checks that it is safetensors at all)."""
+    """The header metadata of a zoo weights file (checks that it is a regular safetensors file)."""
     from safetensors import safe_open
 
     path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"Weights file {shown(path)} does not exist")
+    if path.is_dir():
+        raise WeightsError(f"{shown(path)} is a folder, not a weights file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise WeightsError(f"{shown(path)} is not a regular file, so not a weights file")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-    except FileNotFoundError:
-        raise WeightsError(f"Weights file {path} does not exist") from None
-    except IsADirectoryError:
-        raise WeightsError(f"{path} is a folder, not a weights file") from None
     except Exception as exc:  # SafetensorError, OSError: a truncated file, a pickle, random bytes
-        raise WeightsError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+        raise WeightsError(f"{shown(path)} is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
     if "zoo.entry" not in metadata:
-        raise WeightsError(f"{path} is a safetensors file but not a zoo model (no 'zoo.entry' in its header)")
+        raise WeightsError(f"{shown(path)} is a safetensors file but not a zoo model (no 'zoo.entry' in its header)")
+    if metadata.get("zoo.format") not in FORMATS_READ:
+        raise WeightsError(f"{shown(path)} has weights format {metadata.get('zoo.format')!r}; this zoo reads "
+                           f"{' and '.join(FORMATS_READ)} (written by another zoo version?)")
+    if metadata["zoo.format"] != "1" and metadata.get(HEADER_CHECKSUM_KEY) != header_sha256(metadata):
+        # checked before the header is parsed; the tensors' checksum is checked when they are read
+        raise WeightsError(f"{shown(path)} is corrupted: its header fails its checksum (it was edited or damaged)")
     return metadata
 
 
 def entry_from_file(path: Union[str, Path]) -> Tuple[Entry, Dict[str, str]]:
+    """The entry a weights file was trained from; a bad one is a WeightsError (exit status 1)."""
     metadata = read_metadata(path)
     name = metadata.get("zoo.name", "")
     try:
-        data = json.loads(metadata["zoo.entry"])
-    except ValueError:
-        raise WeightsError(f"{path}: the 'zoo.entry' header is not valid JSON") from None
-    return parse_entry(name, data, source=str(path)), metadata
+        data = loads_json(metadata["zoo.entry"])
+        return parse_entry(name, data, source=shown(path)), metadata
+    except ValueError as exc:
+        raise WeightsError(f"{shown(path)}: the 'zoo.entry' header is not valid JSON ({exc})") from None
+    except RegistryError as exc:  # the content of a file, not the caller's request
+        raise WeightsError(str(exc)) from None
+
+
+def _declared_shapes(path: Path) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+    """Each tensor's shape and dtype as the file's header declares them (nothing is read)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return {k: (tuple(handle.get_slice(k).get_shape()), handle.get_slice(k).get_dtype()) for k in handle.keys()}
+
+
+def check_fits(entry: Entry, path: Path) -> None:
+    """Refuse a file whose declared tensors do not fit ``entry``'s model, before anything is allocated
+    (the model is built on the meta device, which holds no data)."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in entry.build().state_dict().items()}
+    declared = {k: shape for k, (shape, _) in _declared_shapes(path).items()}
+    _compare(path, expected, declared)
+
+
+def _compare(path: Path, expected: Dict[str, Tuple[int, ...]], declared: Dict[str, Tuple[int, ...]]) -> None:
+    missing = sorted(set(expected) - set(declared))
+    unexpected = sorted(set(declared) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(map(shown, unexpected[:3]))}{' ...' if len(unexpected) > 3 else ''}")
+        raise WeightsError(f"{shown(path)} does not fit this model: {'; '.join(parts)}")
+    for key, shape in expected.items():
+        if declared[key] != shape:
+            raise WeightsError(f"{shown(path)} does not fit this model: {key} is {declared[key]}, the model needs {shape}")
 
 
 def load_weights_into(model: torch.nn.Module, path: Union[str, Path], device: torch.device) -> None:
-    """Load tensors into ``model`` after checking names and shapes match exactly."""
+    """Load tensors into ``model`` after checking checksums, names, shapes, dtypes and finiteness."""
     from safetensors import safe_open
 
     try:
@@ -88,26 +134,33 @@ def load_weights_into(model: torch.nn.Module, path: Union[str, Path], device: to
             metadata = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except Exception as exc:
-        raise WeightsError(f"{path} cannot be read as safetensors ({str(exc).splitlines()[0]})") from None
-    if not verify_checksum(tensors, metadata):
-        raise WeightsError(f"{path} is corrupted: its tensors fail the checksum in its header; get a fresh copy")
+        raise WeightsError(f"{shown(path)} cannot be read as safetensors ({str(exc).splitlines()[0]})") from None
+    problem = checksum_problem(tensors, metadata, header=metadata.get("zoo.format") != "1")
+    if problem:
+        raise WeightsError(f"{shown(path)} is corrupted: {problem}; get a fresh copy")
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
-        raise WeightsError(f"{path} does not fit this model: {'; '.join(parts)}")
+    _compare(Path(path), {k: tuple(v.shape) for k, v in expected.items()}, {k: tuple(v.shape) for k, v in tensors.items()})
     for key, value in expected.items():
-        if tensors[key].shape != value.shape or tensors[key].dtype != value.dtype:
-            raise WeightsError(
-                f"{path} does not fit this model: {key} is {tuple(tensors[key].shape)} {tensors[key].dtype}, "
-                f"the model needs {tuple(value.shape)} {value.dtype}"
-            )
+        if tensors[key].dtype != value.dtype:
+            raise WeightsError(f"{shown(path)} does not fit this model: {key} is {tensors[key].dtype}, "
+                               f"the model needs {value.dtype}")
+        if tensors[key].is_floating_point() and not torch.isfinite(tensors[key]).all():
+            raise WeightsError(f"{shown(path)} holds NaN or infinite values in {key}: these weights cannot be used")
     model.load_state_dict(tensors, strict=True)
+
+
+def check_format_1(path: Path) -> None:
+    """Weights format 1 (the shipped files) has no checksum of its header: such a file is trusted only
+    beside a card.json that gives the SHA-256 of the whole file, as the shipped weights have."""
+    card = path.parent / CARD_FILE
+    try:
+        expected = json.loads(card.read_text(encoding="utf-8"))["files"][WEIGHTS_FILE]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise WeightsError(f"{shown(path)} is weights format 1, whose header has no checksum, and has no card.json "
+                           f"beside it with its SHA-256; use weights written by this zoo (format 2)") from None
+    if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        raise WeightsError(f"{shown(path)} differs from the SHA-256 in {shown(card)}: it was edited or damaged; "
+                           f"get a fresh copy")
 
 
 def _looks_like_path(text: str) -> bool:
@@ -125,7 +178,11 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"auto"`` or a ``torch.device``.
     """
     target = resolve_device(device)
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise UsageError(f"zoo.load takes a name or a path, not {type(name_or_path).__name__}")
     text = str(name_or_path)
+    if not text.strip():
+        raise UsageError("zoo.load was given an empty name; name a registry entry, a weights file or a run folder")
     registry = load_registry()
     if isinstance(name_or_path, Path) or (text not in registry and _looks_like_path(text)):
         path = Path(text)
@@ -133,7 +190,8 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
             path = path / WEIGHTS_FILE
         if not pretrained:
             raise WeightsError("pretrained=False takes a registry name, not a file; use zoo.get_entry(name).build()")
-        entry, _ = entry_from_file(path)
+        entry, metadata = entry_from_file(path)
+        check_fits(entry, path)
     else:
         entry = registry.get(text)  # unknown names: UnknownModelError with a suggestion
         path = shipped_weights(text)
@@ -142,6 +200,9 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
                 f"No trained weights are shipped for {text!r} yet (looked for {path}); "
                 f"train them with `zoo train {text}` and load the run folder, or pass pretrained=False"
             )
+        metadata = read_metadata(path) if pretrained else {}
+    if pretrained and metadata.get("zoo.format") == "1":
+        check_format_1(path)
     model = entry.build()
     if pretrained:
         load_weights_into(model, path, torch.device("cpu"))

@@ -8,6 +8,7 @@ points (MNIST, 30 components: 13.87 squared error per test image, Hinton & Salak
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
@@ -15,9 +16,11 @@ from typing import Optional, Tuple
 import torch
 
 from ..data import checksums, load_dataset, to_float
-from ..errors import UsageError
-from ..io import atomic_save_safetensors
+from ..errors import UsageError, shown
+from ..io import atomic_save_safetensors, checksum_problem
 from ..paths import cache_dir
+
+LOGGER = logging.getLogger("zoo")
 
 
 @dataclass
@@ -83,14 +86,21 @@ def load_pca(dataset: str, *, device: Optional[torch.device] = None) -> PCA:
 
     path = _cache_path(dataset)
     pca = None
-    if path.is_file():
+    if path.exists():
         try:
+            if not path.is_file():
+                raise ValueError("not a regular file")
             with safe_open(str(path), framework="pt") as handle:
-                shape = tuple(json.loads((handle.metadata() or {})["image_shape"]))
+                metadata = handle.metadata() or {}
                 # clone: the file is mapped, and a mapping of a file rewritten in place dies with SIGBUS
-                t = {k: handle.get_tensor(k).clone() for k in ("mean", "components", "variances")}
-            pca = PCA(t["mean"], t["components"], t["variances"], shape)
-        except Exception:  # a damaged cache is refitted, not trusted
+                t = {k: handle.get_tensor(k).clone() for k in handle.keys()}
+            problem = checksum_problem(t, metadata)
+            if problem:
+                raise ValueError(problem)
+            pca = PCA(t["mean"], t["components"], t["variances"], tuple(json.loads(metadata["image_shape"])))
+        except Exception as exc:  # a damaged cache is refitted, never trusted
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            LOGGER.warning(f"the PCA cache {shown(path)} is damaged ({reason}); fitting PCA again")
             pca = None
     if pca is None:
         pca = fit_pca(load_dataset(dataset, "train").images)

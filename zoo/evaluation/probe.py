@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..data import check_limit, load_dataset
 from ..models import eval_mode
 from .pca import load_pca
-from .scoring import device_of, encode_all, model_dataset
+from .scoring import check_model, device_of, encode_all, model_dataset
 
 L2 = 1e-4  # weight decay on the probe's weights (mean cross-entropy + L2/2 * |W|^2)
 
@@ -54,6 +54,7 @@ def linear_probe(model: torch.nn.Module, *, dataset: Optional[str] = None, limit
 
     ``limit`` cuts the test split to ``limit`` images and the training split to ``6 * limit``.
     """
+    check_model(model, "linear_probe")
     dataset = model_dataset(model, dataset, "linear_probe")
     check_limit(limit)
     train = load_dataset(dataset, "train")

@@ -15,7 +15,7 @@ from ..weights import has_weights, load
 from .metrics import METRICS
 from .pca import load_pca
 from .probe import linear_probe
-from .scoring import device_of, model_dataset, score
+from .scoring import check_model, device_of, model_dataset, score
 
 DEFAULT_METRICS = ("mse", "psnr", "ssim")
 ALL_METRICS = tuple(METRICS)
@@ -56,6 +56,7 @@ def evaluate(
     Returns:
         ``{"dataset", "n", <metric>: mean, ...}``.
     """
+    check_model(model, "evaluate")
     metrics = check_metrics(metrics)
     entry = getattr(model, "entry", None)
     dataset = model_dataset(model, dataset, "evaluate")

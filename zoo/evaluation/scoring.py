@@ -82,6 +82,13 @@ def device_of(model: torch.nn.Module) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
+def check_model(model: object, caller: str) -> None:
+    """Refuse what is not an autoencoder (a torch.nn.Module with ``encode`` and ``decode``)."""
+    if not isinstance(model, torch.nn.Module) or not all(callable(getattr(model, m, None)) for m in ("encode", "decode")):
+        raise UsageError(f"{caller}() takes an autoencoder (a torch.nn.Module with encode and decode, as zoo.load "
+                         f"returns); got {type(model).__name__}")
+
+
 def model_dataset(model: torch.nn.Module, dataset: Optional[str], caller: str) -> str:
     """``dataset``, else the data set the model was trained on (models from zoo.load know it)."""
     entry = getattr(model, "entry", None)

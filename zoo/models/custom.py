@@ -23,7 +23,8 @@ class Linear(nn.Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = math.sqrt(6.0 / (in_features + out_features))
-        self.weight = nn.Parameter((torch.rand(out_features, in_features) * 2 - 1) * bound)
+        # in place: the same numbers as (rand * 2 - 1) * bound, and cheap on the meta device too
+        self.weight = nn.Parameter(torch.rand(out_features, in_features).mul_(2).sub_(1).mul_(bound))
         self.bias = nn.Parameter(torch.zeros(out_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

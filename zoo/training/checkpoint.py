@@ -19,13 +19,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..errors import TrainingError
-from ..io import atomic_save_safetensors, verify_checksum
+from ..io import atomic_save_safetensors, checksum_problem, loads_json
 from . import distributed
 from .stopping import StopReason
 
 STATE_FILE = "state.safetensors"
 PREVIOUS_FILE = "state.prev.safetensors"
-STATE_FORMAT = 2  # 2: TrainState fields, run options and the stop reason as an enum value
+DAMAGED_FILE = "state.damaged.safetensors"  # a newest state that failed verification, set aside
+STATE_FORMAT = 3  # 2: TrainState fields, run options, the stop reason as an enum value; 3: header checksum
 
 Tensors = Dict[str, torch.Tensor]
 
@@ -131,8 +132,11 @@ def restore(trainer, tensors: Tensors, info: Dict[str, Any]) -> None:
         trainer.noise_gen.set_state(tensors[f"{rng}noise"])
     trainer.stopper.load_state_dict(info["early_stopping"])
     trainer.state = TrainState.from_json({k: info[k] for k in TrainState.__dataclass_fields__})
-    if trainer.state.stop is StopReason.COMPLETED and trainer.state.epoch < trainer.recipe.epochs:
-        trainer.state.stop = None  # --epochs raised on resume: carry on
+    s = trainer.state
+    if s.stop is StopReason.COMPLETED and s.epoch < trainer.recipe.epochs:
+        s.stop = None  # --epochs raised on resume: carry on
+    elif s.stop is None and s.step_in_epoch == 0 and s.epoch >= trainer.recipe.epochs:
+        s.stop = StopReason.COMPLETED  # --epochs lowered to the epochs already done: finish now
 
 
 def flatten_optimizer(state: Dict[str, Any], prefix: str = "optim.") -> Tuple[Tensors, Dict[str, Any]]:
@@ -176,15 +180,19 @@ def write_state(run_dir: Path, tensors: Tensors, info: Dict[str, Any]) -> None:
 def _read(path: Path) -> Tuple[Tensors, Dict[str, Any]]:
     from safetensors import safe_open
 
+    if not path.is_file():
+        raise ValueError("it is not a regular file")
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
-        info = json.loads(metadata["zoo.state"])
         # clone: the tensors may be mapped from the file, and some (best weights) outlive this call
         tensors = {key: handle.get_tensor(key).clone() for key in handle.keys()}
-    if not verify_checksum(tensors, metadata):
-        raise ValueError("its tensors fail the checksum in its header")
-    if info.get("format") != STATE_FORMAT:
-        raise ValueError(f"state format {info.get('format')!r}, this zoo reads {STATE_FORMAT}")
+    problem = checksum_problem(tensors, metadata)
+    if problem:
+        raise ValueError(problem)
+    info = loads_json(metadata["zoo.state"])
+    if not isinstance(info, dict) or info.get("format") != STATE_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else None
+        raise ValueError(f"state format {found!r}, this zoo reads {STATE_FORMAT} (written by another zoo version)")
     return tensors, info
 
 
@@ -195,9 +203,10 @@ def has_state(run_dir: Path) -> bool:
 def read_state(run_dir: Path, warn: Callable[[str], None]) -> Optional[Tuple[Tensors, Dict[str, Any]]]:
     """The newest good state in ``run_dir`` (None when there is none at all).
 
-    A damaged newest state (truncated, not safetensors, failing its checksum) is passed over for the
-    previous one, and ``warn`` says so; when no good state is left the error says why, so a run
-    never silently restarts from scratch.
+    A damaged newest state (truncated, not safetensors, failing a checksum) is passed over for the
+    previous one and set aside as ``state.damaged.safetensors`` (so that the next save cannot rotate
+    it over the good one), and ``warn`` says so; when no good state is left the error says why and
+    nothing is touched, so a run never silently restarts from scratch.
     """
     problems = []
     for name in (STATE_FILE, PREVIOUS_FILE):
@@ -210,7 +219,8 @@ def read_state(run_dir: Path, warn: Callable[[str], None]) -> Optional[Tuple[Ten
             problems.append(f"{path} is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
             continue
         if problems:
-            warn(f"{problems[0]}; resuming from the previous state {path}")
+            os.replace(run_dir / STATE_FILE, run_dir / DAMAGED_FILE)
+            warn(f"{problems[0]}; resuming from the previous state {path} (the damaged one is kept as {DAMAGED_FILE})")
         return result
     if problems:
         raise TrainingError("; ".join(problems) + "; no good state is left to resume from")

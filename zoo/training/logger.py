@@ -42,6 +42,12 @@ class SilentLogger:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> "SilentLogger":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
 
 class RunLogger(SilentLogger):
     """Rank 0's logger: lines unless ``quiet``, TensorBoard events in ``run_dir/tensorboard``."""

@@ -18,6 +18,7 @@ from ..registry import Entry
 from . import checkpoint, distributed, setup
 from .batches import DeviceData
 from .distributed import SINGLE, Dist
+from .interrupt import Interrupt
 from .logger import RunLogger, SilentLogger
 from .options import RunOptions
 from .outputs import finish, preview_grid
@@ -54,10 +55,11 @@ class Trainer:
             self.logger.line(f"resuming {self.entry.name} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
         else:
             self.save_state()  # a kill before the first checkpoint still leaves something to resume
-        s, data = self.state, self.data
-        self.wrap_step()  # after the restore, so that every rank starts from the same weights
+        s, data, every = self.state, self.data, self.options.checkpoint_every
+        # DDP and compile after the restore, so that every rank starts from the same weights
+        self.step_module = setup.wrap_step(self.step_module, self.device, self.dist, self.options.compile)
         self.logger.open(purge_step=s.global_step)
-        try:
+        with self.logger, Interrupt(enabled=not self.dist.enabled) as ctrl_c:
             while s.stop is None:
                 order, last = data.order(s.epoch), data.steps_per_epoch
                 bar = self.logger.bar(last, s.step_in_epoch, f"{self.entry.name} epoch {s.epoch + 1}/{self.recipe.epochs}")
@@ -67,7 +69,7 @@ class Trainer:
                     pending.append(self.train_step(idx))
                     sizes.append(len(idx))
                     s.step_in_epoch, s.global_step = i + 1, s.global_step + 1
-                    save = self.options.checkpoint_every and s.global_step % self.options.checkpoint_every == 0
+                    save = ctrl_c.requested or (every and s.global_step % every == 0)
                     if len(pending) >= self.options.log_every or save or i + 1 == last:
                         seconds = time.perf_counter() - started
                         s.epoch_seconds += seconds
@@ -75,17 +77,14 @@ class Trainer:
                         pending, sizes, started = [], [], time.perf_counter()
                     if save and i + 1 < last:  # epoch ends save their own state
                         self.save_state()
+                    if ctrl_c.requested and i + 1 < last:
+                        self._interrupted()
                 bar.close()
                 self._end_epoch()
-        finally:
-            self.logger.close()
+                if ctrl_c.requested:
+                    self._interrupted()
         summary = finish(self) if self.dist.is_main else None
         return distributed.broadcast_json(self.dist, summary, self.device)
-
-    def wrap_step(self) -> None:
-        """DDP (under torchrun), then torch.compile (if asked for), around the step; once."""
-        if isinstance(self.step_module, setup.LossStep):
-            self.step_module = setup.wrap_step(self.step_module, self.device, self.dist, self.options.compile)
 
     def train_step(self, idx: torch.Tensor) -> torch.Tensor:
         """One optimizer step on the global batch ``idx``; returns this rank's (scaled) loss."""
@@ -129,7 +128,7 @@ class Trainer:
         if improved:
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         record = s.end_epoch(val, self.optimizer.param_groups[0]["lr"])
-        self.logger.epoch(record, self.recipe.epochs, improved, self.preview_grid)
+        self.logger.epoch(record, self.recipe.epochs, improved, lambda: preview_grid(self.model, self.data.preview, self.recipe))
         if self.scheduler is not None and not self.per_step_schedule:
             self.scheduler.step()
         if self.stopper.should_stop:
@@ -140,8 +139,9 @@ class Trainer:
             self.logger.line(f"stopped: {self.stopper.describe(s.stop, self.recipe.epochs)}")
         self.save_state()
 
-    def preview_grid(self) -> torch.Tensor:
-        return preview_grid(self.model, self.data.preview, self.recipe)
+    def _interrupted(self) -> None:
+        raise KeyboardInterrupt(f"interrupted at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}; "
+                                f"the state is saved: continue with --resume")
 
     def save_state(self) -> None:
         """Every rank calls this at the same steps (their random states are gathered); rank 0 writes."""

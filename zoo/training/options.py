@@ -30,6 +30,13 @@ class RunOptions:
     world_size: int = 1
 
     def __post_init__(self):
+        for name, kind in (("checkpoint_every", int), ("limit_batches", int), ("log_every", int), ("world_size", int),
+                           ("amp", bool), ("compile", bool), ("device", str)):
+            value = getattr(self, name)
+            wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+            if wrong and not (value is None and name == "limit_batches"):
+                expected = {int: "a whole number", bool: "True or False", str: "a device name"}[kind]
+                raise UsageError(f"{name} must be {expected}, got {value!r}")
         if self.checkpoint_every < 0:
             raise UsageError(f"--checkpoint-every must be >= 0, got {self.checkpoint_every}")
         if self.limit_batches is not None and self.limit_batches < 1:

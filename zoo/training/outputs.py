@@ -83,7 +83,7 @@ def finish(trainer) -> Dict[str, Any]:
         "torch_version": torch.__version__,
     }
     save_weights(trainer.run_dir / WEIGHTS_FILE, model, trainer.entry, **facts.header())
-    save_grid(trainer.run_dir / "reconstructions.png", trainer.preview_grid())
+    save_grid(trainer.run_dir / "reconstructions.png", preview_grid(model, data.preview, recipe))
     fig = loss_figure(state.history, title=f"{trainer.entry.name}: loss per epoch", best_epoch=stopper.best_epoch)
     save_figure(trainer.run_dir / "losses.png", fig)
     atomic_write_json(trainer.run_dir / "metrics.json", summary)

@@ -5,21 +5,21 @@ the other ranks receive its decision, so no rank but 0 needs to see the folder.
 """
 from __future__ import annotations
 
-import tempfile
+import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
 from ..devices import resolve_device
-from ..errors import UsageError, ZooError
+from ..errors import UsageError, ZooError, shown
 from ..io import atomic_write_json
 from ..recipe import OVERRIDES
 from ..registry import Entry, get_entry, parse_entry
 from ..schema import SchemaError
 from ..weights import WEIGHTS_FILE
-from . import checkpoint, distributed
+from . import checkpoint, distributed, runfolder
 from .logger import RunLogger
 from .options import RunOptions
 from .stopping import StopReason
@@ -37,6 +37,7 @@ def train(
     device: str = "auto",
     out: Union[str, Path, None] = None,
     resume: bool = False,
+    force: bool = False,
     checkpoint_every: int = 0,
     limit_batches: Optional[int] = None,
     log_every: int = 50,
@@ -53,6 +54,7 @@ def train(
         device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         out: the run folder (default ``runs/<name>``).
         resume: continue the run saved in ``out`` (a folder without state starts from the beginning).
+        force: train into ``out`` even when it holds files that are not a zoo run's.
         checkpoint_every: also save the resumable state every this many steps (0: epoch ends only).
         limit_batches: train (and evaluate) on at most this many batches per epoch: smoke tests.
         log_every: steps between reads of the loss from the device (progress, TensorBoard).
@@ -69,6 +71,8 @@ def train(
 
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta)
     entry = get_entry(name)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise UsageError(f"out must be a folder path, got {out!r}")
     base_device = resolve_device(device)  # refuse a bad device before the run folder is touched
     run_dir = Path(out) if out is not None else Path("runs") / name
     dist_ = distributed.from_env()
@@ -79,10 +83,11 @@ def train(
     train_device = distributed.rank_device(dist_, base_device)
     created = distributed.init(dist_, train_device)
     ok: Optional[bool] = None  # None: an unexpected error (see distributed.shutdown)
+    held: List[Any] = []  # rank 0's lock on the run folder, open until the run ends
     try:
         say = RunLogger(run_dir, log=log)
-        decided, tensors = distributed.decide_on_main(
-            dist_, train_device, lambda: _prepare(name, entry, run_dir, resume, overrides, options, say.warning))
+        decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
+            name, entry, run_dir, resume, force, overrides, options, say.warning, held))
         entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
         state = (tensors, decided["info"]) if decided["info"] is not None else None
         trainer = Trainer(entry, out=run_dir, options=_on(options, train_device), quiet=quiet, log=log, dist=dist_)
@@ -95,6 +100,9 @@ def train(
         ok = False
         raise
     finally:
+        for handle in held:
+            if handle is not None:
+                handle.close()
         distributed.shutdown(created, ok)
 
 
@@ -108,32 +116,36 @@ def _autocast_available(device_type: str) -> bool:
     return check(device_type) if check is not None else device_type in ("cpu", "cuda")
 
 
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".zoo-write-check-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"Cannot write to the run folder {folder}: {exc.strerror or exc}") from None
-
-
-def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, overrides: Dict[str, Any], options: RunOptions,
-             warn: Callable[[str], None]):
-    """On rank 0: the entry to train and the state to resume from, the run folder checked and set up."""
+def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, overrides: Dict[str, Any],
+             options: RunOptions, warn: Callable[[str], None], held: List[Any]):
+    """On rank 0: the entry to train and the state to resume from, the run folder locked, checked
+    and set up. The open lock file goes to ``held`` (the caller keeps it open while training)."""
+    has_run = checkpoint.has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()
+    foreign = [] if force or has_run else runfolder.foreign_files(run_dir)
+    if foreign:  # refused before the lock file is made: nothing is added to someone else's folder
+        listed = ", ".join(map(shown, foreign[:3])) + (" ..." if len(foreign) > 3 else "")
+        raise UsageError(f"{shown(run_dir)} is not empty and is not a zoo run ({listed}); choose another --out, "
+                         f"or pass --force to train into it anyway")
+    if run_dir.is_dir():
+        held.append(runfolder.lock(run_dir))  # before anything in it is read or written
     state = checkpoint.read_state(run_dir, warn) if resume and checkpoint.has_state(run_dir) else None
     if state is not None:
         entry = _resumed_entry(name, run_dir, state[1], overrides, options)
-        for leftover in run_dir.glob(".*.tmp"):  # from a write that a kill cut short
-            leftover.unlink(missing_ok=True)
+        runfolder.clean_leftovers(run_dir)
     else:
-        if not resume and (checkpoint.has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()):
-            raise UsageError(f"{run_dir} already holds a run of zoo; pass --resume to continue it or choose another --out")
+        if (run_dir / WEIGHTS_FILE).exists() or checkpoint.has_state(run_dir):  # again, under the lock
+            if resume:  # a finished run whose state was deleted: training again would overwrite its model
+                raise UsageError(f"{shown(run_dir)} holds a trained model but no state to resume from; it cannot be "
+                                 f"resumed: train into another --out")
+            raise UsageError(f"{shown(run_dir)} already holds a run of zoo; pass --resume to continue it or choose another --out")
         try:
             entry = entry.with_recipe(entry.recipe.replace(**overrides))
         except SchemaError as exc:
             raise UsageError(f"Invalid override for {name}: {exc}") from None
     distributed.check_batch(entry.recipe.batch_size, options.world_size)
-    _check_writable(run_dir)
+    runfolder.make_writable(run_dir)
+    if not held:
+        held.append(runfolder.lock(run_dir))
     if state is None or overrides["epochs"] is not None:
         atomic_write_json(run_dir / "config.json", {
             "name": name,
@@ -177,6 +189,9 @@ def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Di
     if epochs is not None and epochs != entry.recipe.epochs:
         if epochs < info["epoch"]:
             raise UsageError(f"{run_dir} has already run {info['epoch']} epochs; --epochs cannot go below that")
+        if epochs == info["epoch"] and info["step_in_epoch"]:
+            raise UsageError(f"{run_dir} has already run {info['epoch']} epochs and started epoch {epochs + 1}; "
+                             f"--epochs must be at least {epochs + 1}")
         if info["stop"] == StopReason.EARLY_STOPPING.value:
             raise UsageError(f"{run_dir} already finished by early stopping; start a new run to train longer")
         if entry.recipe.scheduler is not None and entry.recipe.scheduler.type == "cosine":

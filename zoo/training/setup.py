@@ -22,7 +22,10 @@ class LossStep(torch.nn.Module):
 
 
 def wrap_step(step: torch.nn.Module, device: torch.device, dist: Dist, compile: bool) -> torch.nn.Module:
-    """DDP around the training step under torchrun, then torch.compile when asked for."""
+    """DDP around the training step under torchrun, then torch.compile when asked for (once: a step
+    already wrapped is returned as it is)."""
+    if not isinstance(step, LossStep):
+        return step
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
