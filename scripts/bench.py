@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo.data import FILES, VAL_SIZE, locate  # noqa: E402
+from zoo.data import FILES, VAL_SIZE, image_shape, locate  # noqa: E402
 from zoo.devices import resolve_device  # noqa: E402
 from zoo.training import (  # noqa: E402
     RunOptions,
@@ -58,7 +58,7 @@ def reference_epoch(entry, device, root: Path, limit_batches=None):
         str(root), train=True, download=False, transform=transforms.ToTensor())
     fit = Subset(dataset, range(len(dataset) - VAL_SIZE))  # zoo's fit split: the same images
     torch.manual_seed(entry.recipe.seed)
-    model = entry.build().to(device).train()
+    model = entry.build(image_shape(entry.dataset)).to(device).train()
     optimizer = make_optimizer(entry.recipe, model.parameters(), fused=False)  # torch's default, as they had
     loader = DataLoader(fit, batch_size=entry.recipe.batch_size, shuffle=True)
     total, samples, steps = 0.0, 0, 0

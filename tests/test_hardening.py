@@ -266,8 +266,9 @@ def test_huge_declared_models_are_refused_before_anything_is_built(tmp_path, mon
         {"zoo.entry": meta["zoo.entry"][:-1] + ', "dataset": "mnist"}'}))
     assert "duplicate key 'dataset'" in one_line(cli("eval", finished), 1)
     registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
-    registry["models"]["deep-64"]["kwargs"]["hidden"] = [16384] * 200
-    (tmp_path / "registry.json").write_text(json.dumps(registry))
+    entry = registry["models"]["deep-64"]
+    entry["kwargs"]["hidden"] = [16384] * 200
+    (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"huge-64": entry}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
     assert "above zoo's cap" in one_line(cli("list"), 2)
 
@@ -293,8 +294,9 @@ def test_a_seed_beyond_64_bits_is_a_usage_error(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="seed: must be in 0..9223372036854775807"):
         zoo.train("deep-784-32", seed=big, out=tmp_path / "y", device="cpu")
     registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
-    registry["models"]["deep-64"]["recipe"]["seed"] = big
-    (tmp_path / "registry.json").write_text(json.dumps(registry))
+    entry = registry["models"]["deep-64"]
+    entry["recipe"]["seed"] = big
+    (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"big-seed": entry}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
     assert "recipe.seed" in one_line(cli("list"), 2)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import zoo
+from zoo.data import image_shape
 from zoo.models import ARCHITECTURES, build_model, register_model
 from zoo.models.configs import MLPConfig
 from zoo.models.custom import Linear, ReLU, Sigmoid
@@ -51,7 +52,7 @@ def test_entry_honours_contract(name, mnist_batch, fashion_batch):
 def test_parameter_count_matches_registry(name):
     entry = zoo.get_entry(name)
     assert entry.params is not None, f"{name}: registry.json should state its parameter count"
-    assert entry.build().num_parameters() == entry.params
+    assert entry.build(image_shape(entry.dataset)).num_parameters() == entry.params
 
 
 def test_custom_layers_are_hand_written_and_correct():
@@ -96,11 +97,11 @@ def test_vae_samples_and_kl(mnist_batch):
 
 @pytest.mark.parametrize("channels", [[8], [8, 16], [8, 16, 32]])
 def test_conv_depths_land_on_28x28(channels):
-    model = build_model("conv", {"latent_dim": 5, "channels": channels})
+    model = build_model("conv", {"latent_dim": 5, "channels": channels}, (1, 28, 28))
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
 
 
 def test_register_model_refuses_a_duplicate_key():
     assert "mlp" in ARCHITECTURES
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(zoo.ZooError, match="already registered"):
         register_model("mlp", MLPConfig)(type("Other", (), {}))

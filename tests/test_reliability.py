@@ -163,11 +163,12 @@ def test_bad_weights_files_on_the_command_line(tmp_path):
 def test_bad_registry_and_data_on_the_command_line(tmp_path, monkeypatch, data_dir):
     cli = CliRunner()
     registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
-    registry["models"]["conv-32"]["kwargs"]["latent_dim"] = 2000
-    (tmp_path / "registry.json").write_text(json.dumps(registry))
+    entry = registry["models"]["conv-32"]
+    entry["kwargs"]["latent_dim"] = 2000
+    (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"conv-2000": entry}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
     out = one_line(cli.invoke(main, ["list"]), 2)
-    assert "entry 'conv-32': kwargs.latent_dim: a code of 2000 is wider than the 784-pixel input" in out
+    assert "entry 'conv-2000': kwargs.latent_dim: a code of 2000 is wider than the 784-pixel input" in out
     monkeypatch.delenv("ZOO_REGISTRY")
 
     bad = tmp_path / "data" / "mnist"

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import zoo
 from zoo.cli import main
+from zoo.data import image_shape
 from zoo.models.base import reconstruction_loss
 from zoo.training.setup import make_optimizer, optimizer_kind
 
@@ -24,7 +25,7 @@ def test_fused_optimizer_follows_the_default_one(name):
     weights = []
     for fused in (True, False):
         torch.manual_seed(0)
-        model = entry.build()
+        model = entry.build(image_shape(entry.dataset))
         opt = make_optimizer(entry.recipe, model.parameters(), fused=fused)
         assert optimizer_kind(opt) == ("fused" if fused else "default")
         model.eval()  # the VAE's mean code: no sampling, so both see the same loss
@@ -47,7 +48,7 @@ def test_a_torch_without_a_fused_kernel_falls_back(monkeypatch):
         return real(params, **kw)
 
     monkeypatch.setattr(torch.optim, "Adam", no_fused)
-    opt = make_optimizer(entry.recipe, entry.build().parameters())
+    opt = make_optimizer(entry.recipe, entry.build(image_shape(entry.dataset)).parameters())
     assert optimizer_kind(opt) == "default"
 
 

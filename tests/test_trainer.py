@@ -165,9 +165,7 @@ COSINE = {
 def test_crash_mid_epoch_then_resume_is_bitwise_exact(name, tmp_path, monkeypatch):
     """Covers the VAE's sampling (global RNG), the noise generator, and scheduler + SGD momentum."""
     if name == "cosine":
-        registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
-        registry["models"]["cosine"] = COSINE
-        (tmp_path / "registry.json").write_text(json.dumps(registry))
+        (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"cosine": COSINE}}))
         monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
     options = dict(epochs=2, limit_batches=9, checkpoint_every=4, device="cpu", quiet=True)
     zoo.train(name, out=tmp_path / "straight", **options)
@@ -250,11 +248,9 @@ def test_python_api_refuses_out_of_range_run_options(tmp_path, options, words):
 
 
 def test_a_step_schedule_decays_the_lr_at_epoch_ends(tmp_path, monkeypatch):
-    registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
     step = json.loads(json.dumps(COSINE))
     step["recipe"]["scheduler"] = {"type": "step", "step_size": 1, "gamma": 0.5}
-    registry["models"]["stepped"] = step
-    (tmp_path / "registry.json").write_text(json.dumps(registry))
+    (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"stepped": step}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
     summary = zoo.train("stepped", out=tmp_path / "run", limit_batches=2, device="cpu", quiet=True)
     assert [h["lr"] for h in summary["history"]] == [0.5, 0.25, 0.125]

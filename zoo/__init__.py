@@ -7,7 +7,9 @@ What users may import from ``zoo`` (everything else is internal):
 - ``train(name, **overrides)``: train an entry into a run folder;
 - ``evaluate(model)``, ``compare(names)``, ``linear_probe(model)``: test metrics beside PCA;
 - ``load_dataset(name, split)``: the verified data as uint8 tensors;
-- ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status).
+- ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status);
+- ``Autoencoder`` and ``register_model(key, ConfigDataclass)``: your own architecture, built as
+  ``cls(config, image_shape)`` and named by the entries of a registry file of yours.
 
 ``import zoo`` imports torch and what ``zoo.load`` needs (registry, models, safetensors), so that
 loading a model right after it is quick; what only training, evaluation and plots need
@@ -18,9 +20,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .registry import get_entry, list_models, load_registry  # noqa: E402
+from .models import Autoencoder, register_model
+from .registry import get_entry, list_models, load_registry
 from .version import __version__
-from .weights import load  # noqa: E402
+from .weights import load
 
 _LAZY = {
     "load_dataset": "data",
@@ -32,7 +35,7 @@ _LAZY = {
     "linear_probe": "evaluation.probe",
 }
 
-__all__ = ["__version__", "get_entry", "list_models", "load_registry", "load", *_LAZY]
+__all__ = ["__version__", "Autoencoder", "register_model", "get_entry", "list_models", "load_registry", "load", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

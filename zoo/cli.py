@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Optional
 
 import click
 import torch
 
-from .console import configure_logging
-from .data import DATASETS
-from .errors import Interrupted, ZooError
+from .console import ZooGroup
+from .data import image_shape
 from .evaluation.metrics import METRICS
 from .evaluation.results import ALL_METRICS, compare, eval_rows
 from .figures import save_figure, save_grid
@@ -29,60 +27,13 @@ from .training.run import train
 from .version import __version__
 from .weights import has_weights, load, shipped_weights
 
-_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
-
-
-def _rank_prefix() -> str:
-    """Under torchrun, errors of ranks other than 0 say which rank they come from."""
-    rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
-    return f"[rank {rank}] " if world not in ("", "0", "1") and rank.isdigit() and int(rank) > 0 else ""
-
-
-def _fail(message: str, code: int) -> None:
-    # one line whatever the message holds: a newline in a name must not print a second "Error:" line
-    message = message.replace("\r", "\\r").replace("\n", "\\n")
-    click.echo(f"{_rank_prefix()}Error: {message}", err=True)
-    sys.exit(code)
-
-
-class ZooGroup(click.Group):
-    """A click group whose errors are one line each (click's own usage errors included)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt as exc:  # before click turns it into a bare Abort: keep what it says
-            raise Interrupted(str(exc) or "interrupted") from None
-
-    def main(self, args: Optional[List[str]] = None, prog_name: Optional[str] = None, **extra: Any) -> Any:
-        configure_logging()
-        try:
-            result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **extra)
-        except click.exceptions.Abort:
-            _fail("aborted", 130)
-        except _NO_ARGS_IS_HELP as exc:  # plain `zoo` (click >= 8.2): show help, as click does
-            click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
-            sys.exit(2)
-        except click.ClickException as exc:
-            hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
-            _fail(exc.format_message() + hint, exc.exit_code)
-        except ZooError as exc:
-            if exc.from_main:  # rank 0 printed this one already
-                sys.exit(exc.exit_code)
-            _fail(str(exc), exc.exit_code)
-        except OSError as exc:  # disk full, permission denied...: the files written before stay intact
-            where = f" ({exc.filename})" if exc.filename else ""
-            _fail(f"{exc.strerror or exc}{where}; files written before this are intact", 1)
-        except KeyboardInterrupt as exc:
-            _fail(str(exc) or "interrupted", 130)
-        if isinstance(result, int):
-            sys.exit(result)
-        return result
-
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zoo")
-def main() -> None:
+@click.option("--registry", "registries", multiple=True, type=click.Path(dir_okay=False),
+              help="A registry file of your own entries, data sets and plugins, layered over the built-in one "
+                   "(repeatable; added to $ZOO_REGISTRY).")
+def main(registries: tuple) -> None:
     """zoo: trained autoencoders for MNIST-like data.
 
     \b
@@ -93,6 +44,9 @@ def main() -> None:
     zoo compare [NAMES]      every trained model, best first
     zoo plot KIND ...        latent space, samples, digits, data set
     """
+    if registries:  # in the environment, so that torchrun's ranks and subprocesses see them too
+        paths = [p for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
+        os.environ["ZOO_REGISTRY"] = os.pathsep.join([*paths, *(str(Path(r).resolve()) for r in registries)])
 
 
 def model_summary(name: str) -> dict:
@@ -103,7 +57,7 @@ def model_summary(name: str) -> dict:
         "dataset": entry.dataset,
         "architecture": entry.architecture,
         "latent_dim": entry.latent_dim,
-        "params": entry.num_parameters(),
+        "params": entry.num_parameters(image_shape(entry.dataset)),
         "weights": has_weights(name),
         "description": entry.description,
     }
@@ -153,6 +107,8 @@ def recipe_overrides(command: Callable) -> Callable:
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/NAME].")
 @click.option("--resume", is_flag=True, help="Continue the run saved in the run folder.")
 @click.option("--force", is_flag=True, help="Train into a folder that holds files that are not a zoo run's.")
+@click.option("--dataset", help="Train on this data set instead of the entry's: a name, or the path of an image "
+                                "folder or an .npz.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also save the resumable state every this many steps (0: at epoch ends only).")
 @click.option("--limit-batches", type=click.IntRange(min=1), help="At most this many batches per epoch (smoke tests).")
@@ -277,7 +233,7 @@ def plot_digit(target: str, digit: int, n: int, out: Optional[str], device: str)
 
 
 @plot_group.command("dataset")
-@click.argument("dataset", type=click.Choice(list(DATASETS)))
+@click.argument("dataset")
 @click.option("--n", type=click.IntRange(min=1, max=32), default=5, show_default=True, help="Grid side.")
 @click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
 @OUT_OPTION

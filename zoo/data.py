@@ -1,27 +1,16 @@
-"""MNIST and Fashion-MNIST as uint8 tensors, read from verified IDX files.
+"""Data sets by name, as uint8 tensors: the built-in MNIST and Fashion-MNIST (verified IDX files,
+:mod:`zoo.sources.idx`), the data sets a registry file declares (``"datasets": {NAME: {"path": ...}}``),
+and an image folder or an .npz given by its path (:mod:`zoo.sources.images`).
 
-Where the files are looked for, in order:
-
-1. ``$ZOO_DATA_DIR/<dataset>/`` (``mnist/`` or ``fashion-mnist/``) holding the four IDX files,
-   gzipped (``.gz``) or plain;
-2. the per-user cache ``$ZOO_CACHE_DIR/data/<dataset>/`` (default ``~/.cache/zoo``);
-3. torchvision's download into that cache, for users who are online.
-
-Every file is checked against the SHA-256 of its decompressed content before use; a corrupted or
-truncated file is refused, never silently replaced.
-
-Splits: ``train`` (60,000) and ``test`` (10,000) as published; the trainer fits on ``fit``, the
-first 50,000 training images, and early-stops on ``val``, the last 10,000. The validation split is
-therefore fixed (no RNG involved) and never overlaps ``test``. Labels are for plots and probes only.
+Images are ``(N, H, W)`` for one channel and ``(N, 3, H, W)`` for colour; labels int64 ``(N,)``, or
+None for a data set without them. Splits: ``train`` and ``test`` as the source has them; training
+fits on ``fit`` and early-stops on ``val``, both carved from ``train`` without randomness: for the
+built-in sets the last 10,000 training images are ``val``; for a user's, a fixed permutation of the
+training images holds out its last sixth (:func:`zoo.sources.images.split_off`). A user's data is
+read once and cached as uint8 tensors keyed by the SHA-256 of its content.
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
-import shutil
-import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, NamedTuple, Optional, Tuple
@@ -29,206 +18,91 @@ from typing import Dict, NamedTuple, Optional, Tuple
 import torch
 
 from .errors import DataError, UsageError, did_you_mean, shown
-from .paths import cache_dir
+from .registry import BUILTIN_DATASETS, load_registry, looks_like_path
+from .sources import cache, idx, images
+from .sources.idx import DATASETS, FILES, VAL_SIZE, locate  # noqa: F401  (the built-in sets' files)
 
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-# the decompressed size of each file (header and values): a read never goes past it (a gzip bomb
-# or a huge file under an IDX name is refused after this many bytes, not read whole)
-SIZES = {
-    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
-    "train-labels-idx1-ubyte": 8 + 60_000,
-    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
-    "t10k-labels-idx1-ubyte": 8 + 10_000,
-}
-VAL_SIZE = 10_000  # the last 10,000 training images are the validation split
 SPLITS = ("train", "test", "fit", "val")
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    torchvision_class: str
-    classes: Tuple[str, ...]
-    sha256: Dict[str, str]  # file name -> SHA-256 of the decompressed IDX content
-
-
-DATASETS: Dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo(
-        "mnist",
-        "MNIST",
-        tuple(str(d) for d in range(10)),
-        {
-            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        },
-    ),
-    "fashion-mnist": DatasetInfo(
-        "fashion-mnist",
-        "FashionMNIST",
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        {
-            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        },
-    ),
-}
-
-
 class DataSplit(NamedTuple):
-    """``images``: uint8 ``(N, 28, 28)``; ``labels``: int64 ``(N,)``."""
+    """``images``: uint8 ``(N, H, W)`` or ``(N, 3, H, W)``; ``labels``: int64 ``(N,)``, or None."""
 
     images: torch.Tensor
-    labels: torch.Tensor
+    labels: Optional[torch.Tensor]
 
 
-def get_info(dataset: str) -> DatasetInfo:
-    try:
-        return DATASETS[dataset]
-    except KeyError:
-        hint = did_you_mean(dataset, DATASETS) or f" Known: {', '.join(DATASETS)}."
-        raise UsageError(f"Unknown dataset {dataset!r}.{hint}") from None
+@dataclass(frozen=True)
+class Dataset:
+    """What zoo knows of a data set once it is read."""
+
+    name: str
+    image_shape: Tuple[int, int, int]  # (C, H, W), what its models are built for
+    classes: Optional[Tuple[str, ...]]  # None: no labels
+    sha256: Dict[str, str]  # built-in: each IDX file's; a user's: {"content": ...} of its source
+    sizes: Dict[str, int]  # images per split
 
 
-def _file_in(folder: Path, stem: str) -> Optional[Path]:
-    for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+_LOADED: Dict[Tuple[str, ...], Tuple[Dataset, Dict[str, Optional[torch.Tensor]]]] = {}
 
 
-def _complete_folder(folder: Path) -> bool:
-    """True when ``folder`` holds all four files; an incomplete one is an error, not a fallback."""
-    found = {stem: _file_in(folder, stem) for stem in FILES.values()}
-    if all(found.values()):
-        return True
-    if any(found.values()):
-        missing = ", ".join(s for s, p in found.items() if p is None)
-        raise DataError(f"{folder} holds only some of the data files (missing: {missing}); copy the missing ones")
-    return False
+def _source(name: str) -> Tuple[str, Optional[Path], Optional[Tuple[int, int]]]:
+    """("idx", None, None) for a built-in set, else ("user", path, resize)."""
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError(f"A data set is a name or a path, got {name!r}")
+    if name in BUILTIN_DATASETS:
+        return "idx", None, None
+    declared = load_registry().datasets
+    if name in declared:
+        spec = declared[name]
+        return "user", Path(spec.path), tuple(spec.resize) if spec.resize else None
+    if looks_like_path(name) or Path(name).exists():
+        return "user", Path(name).resolve(), None
+    known = [*BUILTIN_DATASETS, *declared]
+    hint = did_you_mean(name, known) or f" Known: {', '.join(known)}; or give the path of an image folder or an .npz."
+    raise UsageError(f"Unknown dataset {name!r}.{hint}")
 
 
-def locate(dataset: str, *, download: bool = True) -> Path:
-    """The folder holding ``dataset``'s four IDX files, following the lookup order above."""
-    info = get_info(dataset)
-    tried = []
-    env = os.environ.get("ZOO_DATA_DIR")
-    if env:
-        folder = Path(env) / info.name
-        if _complete_folder(folder):
-            return folder
-        tried.append(str(folder))
-    cached = cache_dir() / "data" / info.name
-    if _complete_folder(cached):
-        return cached
-    tried.append(str(cached))
-    if not download:
-        raise DataError(f"{info.name} not found in {' or '.join(tried)}; set ZOO_DATA_DIR to a folder holding {info.name}/")
-    return _download(info, cached, tried)
-
-
-def _download(info: DatasetInfo, target: Path, tried: list) -> Path:
-    """Fetch with torchvision into a temporary folder, verify, then move into the cache."""
-    try:
-        import torchvision.datasets as tvd
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            getattr(tvd, info.torchvision_class)(root=tmp, download=True)
-            raw = Path(tmp) / info.torchvision_class / "raw"
-            staged = Path(tmp) / "staged"
-            staged.mkdir()
-            for stem in FILES.values():
-                source = _file_in(raw, stem)
-                if source is None:
-                    raise OSError(f"the download did not produce {stem}")
-                shutil.copyfile(source, staged / source.name)
-                read_verified(staged / source.name, info)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staged, target)
-        return target
-    except DataError:
-        raise
-    except Exception as exc:  # no network, mirror down, disk full: one line with what to do
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"{info.name} not found in {' or '.join(tried)} and the download failed ({reason}); "
-            f"set ZOO_DATA_DIR to a folder holding {info.name}/ with the four IDX files"
-        ) from None
-
-
-def read_verified(path: Path, info: DatasetInfo) -> bytes:
-    """The decompressed content of an IDX file, after checking its SHA-256."""
-    stem = path.name[:-3] if path.name.endswith(".gz") else path.name
-    advice = "delete it and copy a good one (see ZOO_DATA_DIR), or delete it to download again"
-    size = SIZES[stem]
-    try:
-        if not path.is_file():
-            raise OSError("not a regular file")
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                content = handle.read(size + 1)
-        elif path.stat().st_size > size:
-            content = b"\0" * (size + 1)  # too large: refused below, unread
-        else:
-            content = path.read_bytes()
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"Data file {shown(path)} cannot be read ({exc}); it is corrupted or truncated: {advice}") from None
-    if len(content) > size:
-        raise DataError(f"Data file {shown(path)} holds more than the {size:,} bytes of {stem}; "
-                        f"it is not the published file: {advice}")
-    digest = hashlib.sha256(content).hexdigest()
-    expected = info.sha256[stem]
-    if digest != expected:
-        raise DataError(
-            f"Data file {shown(path)} failed its SHA-256 check (expected {expected[:12]}..., got {digest[:12]}...); "
-            f"it is corrupted or truncated: {advice}"
-        )
-    return content
-
-
-def parse_idx(content: bytes, path: Path) -> torch.Tensor:
-    """An IDX byte string (unsigned-byte type) as a uint8 tensor of its stated shape."""
-    if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] != 0x08:
-        raise DataError(f"Data file {path} is not an unsigned-byte IDX file")
-    ndim = content[3]
-    header = 4 + 4 * ndim
-    dims = [int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    count = 1
-    for d in dims:
-        count *= d
-    if len(content) != header + count:
-        raise DataError(f"Data file {path} holds {len(content) - header} values, its header says {count}")
-    return torch.frombuffer(bytearray(content[header:]), dtype=torch.uint8).view(*dims)
-
-
-_LOADED: Dict[Tuple[str, str], Dict[str, torch.Tensor]] = {}
-
-
-def _load_all(dataset: str) -> Dict[str, torch.Tensor]:
-    info = get_info(dataset)
-    folder = locate(dataset)
-    key = (dataset, str(folder.resolve()))
+def _load(name: str) -> Tuple[Dataset, Dict[str, Optional[torch.Tensor]]]:
+    kind, path, resize = _source(name)
+    if kind == "idx":
+        key: Tuple[str, ...] = (name, str(locate(name).resolve()))
+        if key not in _LOADED:
+            tensors = idx.load_idx(name)
+            info = idx.get_info(name)
+            dataset = Dataset(name, info.image_shape, info.classes, dict(info.sha256), _sizes(tensors))
+            _LOADED[key] = dataset, dict(tensors)
+        return _LOADED[key]
+    if not path.exists():
+        raise DataError(f"Data set {name!r}: {shown(path)} does not exist")
+    content = images.sha256_of(path)
+    key = ("user", str(path), cache.cache_key(content, resize))
     if key not in _LOADED:
-        tensors = {}
-        for role, stem in FILES.items():
-            path = _file_in(folder, stem)
-            tensors[role] = parse_idx(read_verified(path, info), path)
-        for part in ("train", "test"):
-            images, labels = tensors[f"{part}_images"], tensors[f"{part}_labels"]
-            if images.dim() != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-                raise DataError(f"{folder}: {part} images {tuple(images.shape)} do not match labels {tuple(labels.shape)}")
-        _LOADED[key] = tensors  # two data sets of 55 MB each at most
+        raw = cache.load_cached(key[2])
+        if raw is None:
+            raw = images.read_source(path, resize)
+            cache.save_cached(key[2], raw)
+        tensors = {"train_images": raw.train_images, "train_labels": raw.train_labels,
+                   "test_images": raw.test_images, "test_labels": raw.test_labels}
+        shape = tuple(to_float(raw.train_images[:1]).shape[1:])
+        _LOADED[key] = Dataset(name, shape, raw.classes, {"content": content}, _sizes(tensors)), tensors
     return _LOADED[key]
+
+
+def _sizes(tensors) -> Dict[str, int]:
+    return {"train": len(tensors["train_images"]), "test": len(tensors["test_images"])}
+
+
+def canonical(name: str) -> str:
+    """The name a run records for a data set: a built-in or declared name as it is, a path made absolute
+    (so that the run loads from anywhere)."""
+    kind, path, _ = _source(name)
+    return name if kind == "idx" or name in load_registry().datasets else str(path)
+
+
+def dataset_info(name: str) -> Dataset:
+    """Image shape, classes, checksums and sizes of a data set (reading it if it is not yet)."""
+    return _load(name)[0]
 
 
 def load_dataset(dataset: str, split: str = "train") -> DataSplit:
@@ -236,14 +110,17 @@ def load_dataset(dataset: str, split: str = "train") -> DataSplit:
     if split not in SPLITS:
         hint = did_you_mean(split, SPLITS) or f" Known splits: {', '.join(SPLITS)}."
         raise UsageError(f"Unknown split {split!r}.{hint}")
-    tensors = _load_all(dataset)
+    info, tensors = _load(dataset)
     part = "test" if split == "test" else "train"
-    images, labels = tensors[f"{part}_images"], tensors[f"{part}_labels"].long()
-    if split == "fit":
-        images, labels = images[:-VAL_SIZE], labels[:-VAL_SIZE]
-    elif split == "val":
-        images, labels = images[-VAL_SIZE:], labels[-VAL_SIZE:]
-    return DataSplit(images, labels)
+    images_, labels = tensors[f"{part}_images"], tensors[f"{part}_labels"]
+    labels = labels.long() if labels is not None else None
+    if split in ("fit", "val") and dataset in BUILTIN_DATASETS:  # the last 10,000 are val: views, no copy
+        cut = slice(0, len(images_) - VAL_SIZE) if split == "fit" else slice(len(images_) - VAL_SIZE, None)
+        images_, labels = images_[cut], labels[cut] if labels is not None else None
+    elif split in ("fit", "val"):
+        chosen = images.split_off(len(images_))[0 if split == "fit" else 1]
+        images_, labels = images_[chosen], labels[chosen] if labels is not None else None
+    return DataSplit(images_, labels)
 
 
 def check_limit(limit: Optional[int]) -> Optional[int]:
@@ -256,10 +133,16 @@ def check_limit(limit: Optional[int]) -> Optional[int]:
 
 
 def checksums(dataset: str) -> Dict[str, str]:
-    """SHA-256 of each file's decompressed content, as verified on load (for weights metadata)."""
-    return dict(get_info(dataset).sha256)
+    """SHA-256 of the data's content, as verified on load (for weights metadata and cards)."""
+    return dict(dataset_info(dataset).sha256) if dataset not in BUILTIN_DATASETS else dict(idx.get_info(dataset).sha256)
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(N, 28, 28)`` -> float32 ``(N, 1, 28, 28)`` in ``[0, 1]`` (on the images' device)."""
-    return images.unsqueeze(1).to(torch.float32).div_(255.0)
+def image_shape(dataset: str) -> Tuple[int, int, int]:
+    """(C, H, W) of a data set's images: what its models are built for."""
+    return BUILTIN_DATASETS[dataset].image_shape if dataset in BUILTIN_DATASETS else dataset_info(dataset).image_shape
+
+
+def to_float(images_: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(N, H, W)`` or ``(N, C, H, W)`` -> float32 ``(N, C, H, W)`` in ``[0, 1]`` (on their device)."""
+    x = images_.unsqueeze(1) if images_.dim() == 3 else images_
+    return x.to(torch.float32).div_(255.0)

@@ -63,3 +63,9 @@ def shown(value: object) -> str:
     when it holds a control character (a newline in a name must not fake a second line)."""
     text = str(value)
     return text if text.isprintable() else repr(text)
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line (its type's name when it has none)."""
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__

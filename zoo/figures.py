@@ -17,7 +17,7 @@ from .io import atomic_write_bytes
 def reconstruction_grid(rows: Sequence[torch.Tensor], *, nrow: int = 8, padding: int = 2) -> torch.Tensor:
     """Stack image bands (originals first, then e.g. noisy inputs, then reconstructions) into one grid.
 
-    Each band is ``(N, 1, 28, 28)`` in ``[0, 1]`` with the same N; every band starts on a new row.
+    Each band is ``(N, C, H, W)`` in ``[0, 1]`` with the same N; every band starts on a new row.
     """
     from torchvision.utils import make_grid
 
@@ -81,11 +81,12 @@ def save_figure(path: Union[str, Path], fig) -> None:
 def _grid_image(images: torch.Tensor, nrow: int) -> torch.Tensor:
     from torchvision.utils import make_grid
 
-    return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)[0]
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    return grid[0] if images.shape[1] == 1 else grid.permute(1, 2, 0)  # grey (H, W) or colour (H, W, 3)
 
 
 def image_rows_figure(rows: List[tuple], *, title: str = ""):
-    """One labelled row of images per ``(label, images (N, 1, 28, 28))``, e.g. original vs each model."""
+    """One labelled row of images per ``(label, images (N, C, H, W))``, e.g. original vs each model."""
     from matplotlib.figure import Figure
 
     if not rows:

@@ -127,6 +127,24 @@ def checksum_problem(tensors: Dict[str, Any], metadata: Dict[str, str], *, heade
     return None
 
 
+def read_verified_safetensors(path: PathLike) -> "tuple[Dict[str, Any], Dict[str, str]]":
+    """(tensors, header) of a regular safetensors file that passes both its checksums; else ValueError.
+
+    The tensors are cloned: a file's mapping dies with SIGBUS when the file is rewritten in place,
+    and some tensors (best weights, a cache) outlive this call."""
+    from safetensors import safe_open
+
+    if not Path(path).is_file():
+        raise ValueError("it is not a regular file")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key).clone() for key in handle.keys()}
+    problem = checksum_problem(tensors, metadata)
+    if problem:
+        raise ValueError(problem)
+    return tensors, metadata
+
+
 def loads_json(text: str, *, refuse_duplicates: bool = True) -> Any:
     """Parse JSON text, refusing duplicate keys and nesting too deep to parse (ValueError, one line)."""
 

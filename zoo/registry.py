@@ -1,136 +1,82 @@
-"""registry.json: each zoo name maps to an architecture, its kwargs, a data set and a recipe.
+"""The registry: the built-in registry.json, with a user's files layered over it.
 
-The file is validated strictly when loaded: an unknown key, a missing key, a wrong type or an
-impossible size is refused with one line naming the entry and the key, e.g.
-``registry.json: entry 'linear-128': recipe.lr: must be > 0, got -1.0``.
+``$ZOO_REGISTRY`` (os.pathsep-separated; ``zoo --registry FILE`` adds to it) names files of the same
+schema plus ``"datasets"`` (a user's image folders and .npz files) and ``"plugins"`` (modules that
+register architectures with ``zoo.register_model``, imported only because a file the user chose names
+them). Built-in entries stay visible; a name defined twice is refused, naming both files.
 """
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
-import json
-import re
-from dataclasses import dataclass, field
+import importlib
+import os
+import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Literal, Optional, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
-import torch
-
-from .errors import RegistryError, UnknownModelError, UsageError, did_you_mean, shown
+from .entries import (  # noqa: F401
+    BUILTIN_DATASETS,
+    NAME_RE,
+    DatasetSpec,
+    Entry,
+    check_name,
+    looks_like_path,
+    natural_key,
+    parse_dataset,
+    parse_entry,
+)
+from .errors import RegistryError, UnknownModelError, ZooError, did_you_mean, shown
 from .io import loads_json
-from .models import get_architecture, parse_config
 from .paths import resource_path
-from .recipe import Recipe
-from .schema import SchemaError, from_dict, require, to_dict
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights: a typo in a width must fail validation, not exhaust memory
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One zoo model: what to build, on which data, and how to train it."""
-
-    description: str
-    architecture: str
-    kwargs: Dict[str, Any]
-    dataset: Literal["mnist", "fashion-mnist"]
-    recipe: Recipe
-    params: Optional[int] = None  # parameter count; the tests hold the code to it
-    reference: str = ""  # the reference system the entry comes from, if any
-    reference_recipe: Optional[Dict[str, Any]] = None  # the recipe before tuning, and what it reached
-    name: str = field(default="", init=False, compare=False)
-
-    def __post_init__(self):
-        require(self.description.strip() != "", "description", "must not be empty")
-        require("\n" not in self.description, "description", "must be one line")
-        try:
-            get_architecture(self.architecture)
-        except UnknownModelError as exc:
-            raise SchemaError("architecture", str(exc)) from None
-        config = parse_config(self.architecture, self.kwargs, "kwargs")
-        with torch.device("meta"):  # counts the parameters without allocating them
-            n = sum(p.numel() for p in get_architecture(self.architecture).model_cls(config).parameters())
-        require(n <= MAX_PARAMS, "kwargs", f"the model would have {n:,} parameters, above zoo's cap of {MAX_PARAMS:,}")
-        object.__setattr__(self, "_num_parameters", n)
-
-    def num_parameters(self) -> int:
-        """The parameter count of the model this entry builds (counted without building it for real)."""
-        return self._num_parameters
-
-    @property
-    def config(self) -> Any:
-        return parse_config(self.architecture, self.kwargs, "kwargs")
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    def with_recipe(self, recipe: Recipe) -> "Entry":
-        """A copy of this entry (same name) training with ``recipe``."""
-        entry = dataclasses.replace(self, recipe=recipe)
-        object.__setattr__(entry, "name", self.name)
-        return entry
-
-    def build(self):
-        """A freshly initialised model for this entry; ``model.entry`` is this entry."""
-        model = get_architecture(self.architecture).model_cls(self.config)
-        model.entry = self
-        return model
-
-    def to_dict(self) -> Dict[str, Any]:
-        data = to_dict(self)
-        del data["name"]  # the name is the entry's key, not part of it
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-
-def check_name(name: str) -> str:
-    """Refuse names that are not plain zoo names (paths, '..', upper case, spaces)."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise UsageError(
-            f"Invalid model name {name!r}: use lower-case letters, digits, '.', '_' and '-' (no paths)"
-        )
-    return name
-
-
-def parse_entry(name: str, data: Any, source: str = "registry.json") -> Entry:
-    """Validate one entry; errors name ``source``, the entry and the key."""
-    try:
-        check_name(name)
-    except UsageError as exc:
-        raise RegistryError(f"{source}: entry {name!r}: {exc}") from None
-    try:
-        entry = from_dict(Entry, data)
-    except SchemaError as exc:
-        raise RegistryError(f"{source}: entry {name!r}: {exc}") from None
-    object.__setattr__(entry, "name", name)
-    return entry
+TOP_KEYS = ("version", "models", "datasets", "plugins")
 
 
 class Registry:
-    """The validated entries of one registry file, by name."""
+    """Validated entries and data sets, by name, from one registry file or several layered ones."""
 
-    def __init__(self, entries: Dict[str, Entry], path: Optional[Path] = None):
+    def __init__(self, entries: Dict[str, Entry], path: Optional[Path] = None,
+                 datasets: Optional[Dict[str, DatasetSpec]] = None, plugins: Tuple[str, ...] = ()):
         self.entries = entries
         self.path = path
+        self.datasets = datasets or {}
+        self.plugins = plugins
 
     @classmethod
-    def from_json(cls, text: str, source: str = "registry.json", path: Optional[Path] = None) -> "Registry":
+    def from_json(cls, text: str, source: str = "registry.json", path: Optional[Path] = None,
+                  known_datasets: Iterable[str] = ()) -> "Registry":
+        """One registry file: ``{"version": 1, "models": {...}, "datasets": {...}, "plugins": [...]}``
+        (models, or datasets, or both). Its plugins are imported before its models are checked; its
+        models may use the built-in data sets, its own, ``known_datasets`` (declared by the files
+        before it) or a path."""
         try:
             data = loads_json(text)
         except ValueError as exc:  # JSONDecodeError, duplicate keys, nesting too deep
             raise RegistryError(f"{source} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict) or set(data) != {"version", "models"}:
-            raise RegistryError(f'{source}: the top level must be {{"version": 1, "models": {{...}}}}')
+        if not isinstance(data, dict) or "version" not in data or not set(data) <= set(TOP_KEYS) or len(data) < 2:
+            raise RegistryError(f'{source}: the top level must be {{"version": 1, "models": {{...}}}}, with '
+                                f'"datasets" and "plugins" optional')
         if data["version"] != 1:
             raise RegistryError(f"{source}: unsupported version {data['version']!r} (this zoo reads version 1)")
-        if not isinstance(data["models"], dict) or not data["models"]:
+        if "models" in data and (not isinstance(data["models"], dict) or not data["models"]):
             raise RegistryError(f"{source}: 'models' must be a non-empty object")
-        entries = {name: parse_entry(name, value, source) for name, value in data["models"].items()}
-        return cls(entries, path)
+        plugins = data.get("plugins", [])
+        if not isinstance(plugins, list) or not all(isinstance(p, str) and p for p in plugins):
+            raise RegistryError(f"{source}: 'plugins' must be a list of module names")
+        for module in plugins:
+            import_plugin(module, source, path)
+        datasets = data.get("datasets", {})
+        if not isinstance(datasets, dict):
+            raise RegistryError(f"{source}: 'datasets' must be an object")
+        specs = {name: parse_dataset(name, value, source, path) for name, value in datasets.items()}
+        entries = {name: parse_entry(name, value, source) for name, value in data.get("models", {}).items()}
+        known = [*BUILTIN_DATASETS, *known_datasets, *specs]
+        for name, entry in entries.items():
+            if entry.dataset not in known and not looks_like_path(entry.dataset):
+                hint = did_you_mean(entry.dataset, known)
+                raise RegistryError(f"{source}: entry {name!r}: dataset: expected one of {', '.join(map(repr, known))} "
+                                    f"(or the path of an image folder or .npz), got {entry.dataset!r}.{hint}".rstrip("."))
+        return cls(entries, path, specs, tuple(plugins))
 
     def get(self, name: str) -> Entry:
         try:
@@ -153,35 +99,85 @@ class Registry:
         return len(self.entries)
 
 
-def natural_key(text: str) -> List[Any]:
-    """Sort key putting 'deep-784-2' before 'deep-784-32' (numbers compared as numbers)."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+def import_plugin(module: str, source: str, path: Optional[Path]) -> None:
+    """Import a plugin module a registry file names (looked up on sys.path and in the file's folder)."""
+    if module in sys.modules:
+        return
+    folder = str(path.resolve().parent) if path is not None else None
+    added = folder is not None and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        importlib.import_module(module)
+    except ZooError as exc:  # e.g. a key registered twice
+        raise RegistryError(f"{source}: plugin {module!r}: {exc}") from None
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        line = str(exc).splitlines()[0] if str(exc) else ""
+        raise RegistryError(f"{source}: plugin {module!r} failed to import: {type(exc).__name__}: {line}") from None
+    finally:
+        if added:
+            sys.path.remove(folder)
 
 
-def registry_path() -> Path:
-    """$ZOO_REGISTRY, else the registry installed inside the package, else the repository's."""
-    return resource_path("ZOO_REGISTRY", "registry.json")
+def builtin_registry_path() -> Path:
+    """The registry installed inside the package, else the repository's."""
+    return resource_path("ZOO_BUILTIN_REGISTRY", "registry.json")
+
+
+def user_registry_paths() -> List[Path]:
+    """The files of $ZOO_REGISTRY (os.pathsep-separated; ``zoo --registry`` adds to it), in order."""
+    return [Path(p) for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p.strip()]
 
 
 _CACHE: Dict[tuple, Registry] = {}
 
 
-def load_registry(path: Union[str, Path, None] = None) -> Registry:
-    """Read and validate a registry file (default :func:`registry_path`); cached until it changes."""
-    path = Path(path) if path is not None else registry_path()
+def _read(path: Path) -> Tuple[tuple, str]:
     try:
         stat = path.stat()
         if not path.is_file():  # a FIFO would block, a device never end
             raise RegistryError(f"The registry {shown(path)} is not a regular file")
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-        if key not in _CACHE:
-            _CACHE.clear()
-            _CACHE[key] = Registry.from_json(path.read_text(encoding="utf-8"), path.name, path)
-        return _CACHE[key]
+        return (str(path.resolve()), stat.st_mtime_ns, stat.st_size), path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RegistryError(f"Cannot read the registry {path}: {exc.strerror or exc}") from None
+        raise RegistryError(f"Cannot read the registry {shown(path)}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise RegistryError(f"{path.name} is not UTF-8 text") from None
+
+
+def load_registry(path: Union[str, Path, None] = None) -> Registry:
+    """The registry: one file when ``path`` is given, else the built-in registry.json with the files of
+    $ZOO_REGISTRY layered over it. A name defined twice is refused, naming both files. Cached until a
+    file changes."""
+    paths = [Path(path)] if path is not None else [builtin_registry_path(), *user_registry_paths()]
+    read = [(p, *_read(p)) for p in paths]
+    key = tuple(k for _, k, _ in read)
+    if key not in _CACHE:
+        layers: List[Tuple[Path, Registry]] = []
+        for i, (p, _, text) in enumerate(read):
+            known = [name for _, layer in layers for name in layer.datasets]
+            layers.append((p, Registry.from_json(text, p.name if i == 0 else str(p), p, known)))
+        _CACHE.clear()
+        _CACHE[key] = _merge(layers)
+    return _CACHE[key]
+
+
+def _merge(layers: List[Tuple[Path, Registry]]) -> Registry:
+    if len(layers) == 1:
+        return layers[0][1]
+    entries: Dict[str, Entry] = {}
+    datasets: Dict[str, DatasetSpec] = {}
+    where: Dict[Tuple[str, str], Path] = {}
+    for path, layer in layers:
+        for kind, mine, theirs in (("model", layer.entries, entries), ("data set", layer.datasets, datasets)):
+            for name, value in mine.items():
+                if (kind, name) in where:
+                    raise RegistryError(f"The {kind} {name!r} is defined twice: in {shown(where[kind, name])} and in "
+                                        f"{shown(path)}; rename one")
+                where[kind, name] = path
+                theirs[name] = value
+    return Registry(entries, layers[0][0], datasets, tuple(p for _, layer in layers for p in layer.plugins))
 
 
 def list_models(pattern: Union[str, Iterable[str], None] = None) -> List[str]:

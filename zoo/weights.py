@@ -14,9 +14,12 @@ from typing import Any, Dict, Tuple, Union
 
 import torch
 
+from .data import image_shape
 from .devices import resolve_device
 from .errors import RegistryError, UsageError, WeightsError, shown
 from .io import HEADER_CHECKSUM_KEY, atomic_save_safetensors, checksum_problem, header_sha256, loads_json
+from .models import ARCHITECTURES
+from .models.base import check_image_shape
 from .paths import resource_path
 from .registry import NAME_RE, Entry, load_registry, parse_entry
 from .version import __version__
@@ -41,13 +44,16 @@ def has_weights(name: str) -> bool:
 
 
 def save_weights(path: Union[str, Path], model: torch.nn.Module, entry: Entry, **extra: Any) -> None:
-    """Write ``model``'s tensors and ``entry`` (plus ``extra`` metadata, JSON-encoded) atomically."""
+    """Write ``model``'s tensors and ``entry`` (plus ``extra`` metadata, JSON-encoded) atomically, with
+    the image shape the model was built for and the module of its architecture (a plugin's, maybe)."""
     metadata = {
         "format": "pt",
         "zoo.format": FORMAT_VERSION,
         "zoo.name": entry.name,
         "zoo.entry": entry.to_json(),
         "zoo.version": __version__,
+        "zoo.image_shape": json.dumps(list(model.image_shape)),
+        "zoo.architecture_module": type(model).__module__,
     }
     metadata.update({f"zoo.{k}": json.dumps(v) for k, v in extra.items()})
     atomic_save_safetensors(path, model.state_dict(), metadata)
@@ -81,16 +87,35 @@ def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
 
 
 def entry_from_file(path: Union[str, Path]) -> Tuple[Entry, Dict[str, str]]:
-    """The entry a weights file was trained from; a bad one is a WeightsError (exit status 1)."""
+    """The entry a weights file was trained from; a bad one is a WeightsError (exit status 1). Nothing
+    is imported for it: an architecture no active registry's plugin provides is named, not searched for."""
     metadata = read_metadata(path)
     name = metadata.get("zoo.name", "")
     try:
         data = loads_json(metadata["zoo.entry"])
-        return parse_entry(name, data, source=shown(path)), metadata
     except ValueError as exc:
         raise WeightsError(f"{shown(path)}: the 'zoo.entry' header is not valid JSON ({exc})") from None
+    arch = data.get("architecture") if isinstance(data, dict) else None
+    if isinstance(arch, str) and arch not in ARCHITECTURES and "zoo.architecture_module" in metadata:
+        module = metadata["zoo.architecture_module"]
+        raise WeightsError(f"{shown(path)} is a model of architecture {arch!r} from the plugin module {module!r}, which "
+                           f"no active registry imports; add the registry file that lists it to ZOO_REGISTRY "
+                           f"(or zoo --registry FILE)")
+    try:
+        return parse_entry(name, data, source=shown(path)), metadata
     except RegistryError as exc:  # the content of a file, not the caller's request
         raise WeightsError(str(exc)) from None
+
+
+def image_shape_of(entry: Entry, metadata: Dict[str, str]) -> Tuple[int, int, int]:
+    """The image shape a weights file's model was built for: its header's, else its data set's (files
+    written before the header said it were all 1x28x28 MNIST-like)."""
+    if "zoo.image_shape" in metadata:
+        try:
+            return check_image_shape(loads_json(metadata["zoo.image_shape"]))
+        except (ValueError, TypeError) as exc:
+            raise WeightsError(f"the 'zoo.image_shape' header is not an image shape ({exc})") from None
+    return image_shape(entry.dataset)
 
 
 def _declared_shapes(path: Path) -> Dict[str, Tuple[Tuple[int, ...], str]]:
@@ -101,11 +126,15 @@ def _declared_shapes(path: Path) -> Dict[str, Tuple[Tuple[int, ...], str]]:
         return {k: (tuple(handle.get_slice(k).get_shape()), handle.get_slice(k).get_dtype()) for k in handle.keys()}
 
 
-def check_fits(entry: Entry, path: Path) -> None:
+def check_fits(entry: Entry, path: Path, shape: Tuple[int, int, int]) -> None:
     """Refuse a file whose declared tensors do not fit ``entry``'s model, before anything is allocated
-    (the model is built on the meta device, which holds no data)."""
+    (the model is counted, capped and built on the meta device, which holds no data)."""
+    try:
+        entry.num_parameters(shape)
+    except ValueError as exc:
+        raise WeightsError(f"{shown(path)}: entry {entry.name!r}: {exc}") from None
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in entry.build().state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in entry.build(shape).state_dict().items()}
     declared = {k: shape for k, (shape, _) in _declared_shapes(path).items()}
     _compare(path, expected, declared)
 
@@ -189,9 +218,10 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
         if path.is_dir():
             path = path / WEIGHTS_FILE
         if not pretrained:
-            raise WeightsError("pretrained=False takes a registry name, not a file; use zoo.get_entry(name).build()")
+            raise WeightsError("pretrained=False takes a registry name, not a file")
         entry, metadata = entry_from_file(path)
-        check_fits(entry, path)
+        shape = image_shape_of(entry, metadata)
+        check_fits(entry, path, shape)
     else:
         entry = registry.get(text)  # unknown names: UnknownModelError with a suggestion
         path = shipped_weights(text)
@@ -201,9 +231,10 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
                 f"train them with `zoo train {text}` and load the run folder, or pass pretrained=False"
             )
         metadata = read_metadata(path) if pretrained else {}
+        shape = image_shape_of(entry, metadata)
     if pretrained and metadata.get("zoo.format") == "1":
         check_format_1(path)
-    model = entry.build()
+    model = entry.build(shape)
     if pretrained:
         load_weights_into(model, path, torch.device("cpu"))
     return model.to(target).eval()

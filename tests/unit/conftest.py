@@ -8,6 +8,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def _no_data(tmp_path, monkeypatch):
     import zoo.data
+    import zoo.sources.idx
 
     monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "no-cache"))
@@ -16,4 +17,4 @@ def _no_data(tmp_path, monkeypatch):
     def no_download(info, target, tried):
         raise AssertionError(f"a unit test reached for the {info.name} data")
 
-    monkeypatch.setattr(zoo.data, "_download", no_download)
+    monkeypatch.setattr(zoo.sources.idx, "_download", no_download)

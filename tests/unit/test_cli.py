@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import zoo
 from zoo.cli import main
+from zoo.data import image_shape
 
 
 def run(*args):
@@ -33,7 +34,7 @@ def test_list_shows_every_entry_with_counts_from_the_code():
         entry = zoo.get_entry(name)
         assert row[1] == entry.dataset and row[2] == entry.architecture
         assert int(row[3]) == entry.latent_dim
-        assert int(row[4].replace(",", "")) == entry.build().num_parameters()
+        assert int(row[4].replace(",", "")) == entry.build(image_shape(entry.dataset)).num_parameters()
 
 
 def test_list_json_and_pattern():

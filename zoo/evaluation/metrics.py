@@ -6,7 +6,9 @@ where it matters) and returns one value per image, shape ``(N,)``, in float64.
 SSIM follows Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03, and
 population (not sample) covariances. The mean is taken over the pixels whose window lies wholly
 inside the image, which is what scikit-image's ``structural_similarity(..., gaussian_weights=True,
-sigma=1.5, use_sample_covariance=False, data_range=1)`` reports after cropping its border.
+sigma=1.5, use_sample_covariance=False, data_range=1)`` reports after cropping its border. Colour
+images are scored per channel and averaged. Images smaller than the window use the largest odd
+window that fits (``ssim_any_size``, what the ``"ssim"`` metric is).
 """
 from __future__ import annotations
 
@@ -80,6 +82,16 @@ def ssim(recon: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0, 
     return s.flatten(1).mean(1)
 
 
+def ssim_any_size(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`ssim` with the standard 11x11 window, or for images smaller than that (8x8 digits) the
+    largest odd window that fits, with the same sigma (as scikit-image's ``win_size`` advice)."""
+    h, w = recon.shape[-2:]
+    size = min(11, min(h, w) if min(h, w) % 2 else min(h, w) - 1)
+    if size < 3:
+        raise ValueError(f"SSIM needs images of at least 3x3, got {h}x{w}")
+    return ssim(recon, target, size=size)
+
+
 class Metric(NamedTuple):
     fn: Callable[..., torch.Tensor]
     higher_is_better: bool
@@ -89,6 +101,6 @@ class Metric(NamedTuple):
 METRICS: Dict[str, Metric] = {
     "mse": Metric(mse, False, "MSE per pixel"),
     "psnr": Metric(psnr, True, "PSNR (dB)"),
-    "ssim": Metric(ssim, True, "SSIM"),
+    "ssim": Metric(ssim_any_size, True, "SSIM"),
     "bce": Metric(bce, False, "BCE per pixel"),
 }

@@ -7,6 +7,7 @@ points (MNIST, 30 components: 13.87 squared error per test image, Hinton & Salak
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ from typing import Optional, Tuple
 import torch
 
 from ..data import checksums, load_dataset, to_float
-from ..errors import UsageError, shown
-from ..io import atomic_save_safetensors, checksum_problem
+from ..errors import UsageError, first_line, shown
+from ..io import atomic_save_safetensors, read_verified_safetensors
 from ..paths import cache_dir
+from ..registry import NAME_RE
 
 LOGGER = logging.getLogger("zoo")
+MAX_PIXELS = 8192  # values per image (C * H * W) up to which the exact PCA is fitted: a 512 MB covariance
 
 
 @dataclass
@@ -64,6 +67,9 @@ class PCA:
 def fit_pca(images: torch.Tensor) -> PCA:
     """PCA of uint8 images ``(N, H, W)`` in float64."""
     x = to_float(images).flatten(1).double()
+    if x.shape[1] > MAX_PIXELS:  # the covariance is pixels x pixels in float64
+        raise UsageError(f"The PCA baseline of {x.shape[1]:,}-value images would need a {x.shape[1]:,}^2 covariance; "
+                         f"zoo fits it up to {MAX_PIXELS:,} values an image (use --no-baseline)")
     mean = x.mean(0)
     centred = x - mean
     cov = centred.T @ centred / len(x)
@@ -72,35 +78,27 @@ def fit_pca(images: torch.Tensor) -> PCA:
     vectors = vectors[:, order]
     # fix each component's sign (largest entry positive) so fits agree across machines
     signs = torch.sign(vectors.gather(0, vectors.abs().argmax(0, keepdim=True)))
-    return PCA(mean, vectors * signs, variances[order].clamp_min(0), (1, *images.shape[1:]))
+    return PCA(mean, vectors * signs, variances[order].clamp_min(0), tuple(to_float(images[:1]).shape[1:]))
 
 
 def _cache_path(dataset: str) -> Path:
-    digest = checksums(dataset)["train-images-idx3-ubyte"][:12]
-    return cache_dir() / "pca" / f"{dataset}-{digest}.safetensors"
+    """Keyed by the data's checksums, so a changed data set gets a new fit."""
+    digest = hashlib.sha256(json.dumps(checksums(dataset), sort_keys=True).encode()).hexdigest()[:16]
+    label = dataset if NAME_RE.match(dataset) else "data"
+    return cache_dir() / "pca" / f"{label}-{digest}.safetensors"
 
 
 def load_pca(dataset: str, *, device: Optional[torch.device] = None) -> PCA:
     """The PCA of ``dataset``'s training split, from the cache or fitted (and cached) now."""
-    from safetensors import safe_open
 
     path = _cache_path(dataset)
     pca = None
     if path.exists():
         try:
-            if not path.is_file():
-                raise ValueError("not a regular file")
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
-                # clone: the file is mapped, and a mapping of a file rewritten in place dies with SIGBUS
-                t = {k: handle.get_tensor(k).clone() for k in handle.keys()}
-            problem = checksum_problem(t, metadata)
-            if problem:
-                raise ValueError(problem)
+            t, metadata = read_verified_safetensors(path)
             pca = PCA(t["mean"], t["components"], t["variances"], tuple(json.loads(metadata["image_shape"])))
         except Exception as exc:  # a damaged cache is refitted, never trusted
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            LOGGER.warning(f"the PCA cache {shown(path)} is damaged ({reason}); fitting PCA again")
+            LOGGER.warning(f"the PCA cache {shown(path)} is damaged ({first_line(exc)}); fitting PCA again")
             pca = None
     if pca is None:
         pca = fit_pca(load_dataset(dataset, "train").images)

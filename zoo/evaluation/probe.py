@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import check_limit, load_dataset
+from ..errors import UsageError
 from ..models import eval_mode
 from .pca import load_pca
 from .scoring import check_model, device_of, encode_all, model_dataset
@@ -59,6 +60,8 @@ def linear_probe(model: torch.nn.Module, *, dataset: Optional[str] = None, limit
     check_limit(limit)
     train = load_dataset(dataset, "train")
     test = load_dataset(dataset, "test")
+    if train.labels is None:
+        raise UsageError(f"The linear probe needs labels, and {dataset} has none (class folders, or y_train/y_test)")
     n_train = 6 * limit if limit else None
     device = device_of(model)
     with eval_mode(model):

@@ -1,21 +1,23 @@
 """The model contract every architecture follows, so the trainer never special-cases a model.
 
-Input: images ``(N, 1, 28, 28)``, float32 in ``[0, 1]``. ``forward`` returns the reconstruction
-of that shape in ``[0, 1]``; ``encode`` gives ``(N, latent_dim)`` codes; ``decode`` maps codes back
-to images; ``loss`` returns a :class:`LossOutput` with the training loss and its named parts.
+A model is built as ``cls(config, image_shape)``: ``image_shape`` is ``(C, H, W)`` of its data set
+(``(1, 28, 28)`` for MNIST). Input: images ``(N, C, H, W)``, float32 in ``[0, 1]``. ``forward``
+returns the reconstruction of that shape in ``[0, 1]``; ``encode`` gives ``(N, latent_dim)`` codes;
+``decode`` maps codes back to images; ``loss`` returns a :class:`LossOutput` with the training loss
+and its named parts.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Iterator
+from typing import Any, Dict, Iterator, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-IMAGE_SHAPE = (1, 28, 28)
-INPUT_DIM = 28 * 28
+from ..schema import require
+
 LOSSES = ("mse", "bce")
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -69,20 +71,43 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+def check_image_shape(image_shape: Sequence[int]) -> Tuple[int, int, int]:
+    """``(C, H, W)`` with 1 or 3 channels and positive sizes, as a tuple of ints."""
+    shape = tuple(int(v) for v in image_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1:
+        raise ValueError(f"image_shape must be (C, H, W) with C 1 or 3, got {tuple(image_shape)}")
+    return shape  # type: ignore[return-value]
+
+
 def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
 class Autoencoder(nn.Module):
-    """Base class: subclasses set ``latent_dim`` and implement ``encode`` and ``decode``."""
+    """Base class of every architecture, built-in or a user's (``zoo.register_model``).
+
+    Subclasses call ``super().__init__(config, image_shape)``, build their layers from
+    ``self.image_shape`` (``(C, H, W)``) and ``config``, and implement ``encode`` and ``decode``;
+    ``forward`` and ``loss`` (mean reconstruction loss) come with the base. ``config`` is the
+    architecture's config dataclass and must have ``latent_dim``.
+    """
 
     architecture: str = ""
     latent_dim: int
 
-    def __init__(self, config):
+    def __init__(self, config: Any, image_shape: Sequence[int]):
         super().__init__()
         self.config = config
+        self.image_shape = check_image_shape(image_shape)
         self.latent_dim = config.latent_dim
+        require(0 < self.latent_dim <= self.input_dim, "latent_dim",
+                f"a code of {self.latent_dim} is wider than the {self.input_dim}-pixel input; use at most {self.input_dim}")
+
+    @property
+    def input_dim(self) -> int:
+        """Values per image: C * H * W."""
+        c, h, w = self.image_shape
+        return c * h * w
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

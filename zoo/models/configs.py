@@ -6,7 +6,7 @@ from typing import List, Optional
 
 from ..errors import did_you_mean
 from ..schema import require
-from .base import ACTIVATIONS, INPUT_DIM
+from .base import ACTIVATIONS
 
 MAX_WIDTH = 16384  # a typo like 100000 should fail validation, not exhaust memory
 
@@ -15,11 +15,7 @@ def _check_widths(hidden: List[int], latent_dim: int) -> None:
     for i, width in enumerate(hidden):
         require(0 < width <= MAX_WIDTH, f"hidden[{i}]", f"width must be 1..{MAX_WIDTH}, got {width}")
     require(latent_dim > 0, "latent_dim", f"must be a positive integer, got {latent_dim}")
-    require(
-        latent_dim <= INPUT_DIM,
-        "latent_dim",
-        f"a code of {latent_dim} is wider than the {INPUT_DIM}-pixel input; use at most {INPUT_DIM}",
-    )
+    # the code's upper bound depends on the data's image size: Autoencoder.__init__ checks it
 
 
 def _check_activation(key: str, name: Optional[str]) -> None:
@@ -32,7 +28,7 @@ def _check_activation(key: str, name: Optional[str]) -> None:
 
 @dataclass(frozen=True)
 class MLPConfig:
-    """Fully connected autoencoder: 784 -> hidden... -> latent_dim -> reversed(hidden) -> 784."""
+    """Fully connected autoencoder: C*H*W -> hidden... -> latent_dim -> reversed(hidden) -> C*H*W."""
 
     latent_dim: int
     hidden: List[int] = field(default_factory=list)  # encoder widths; the decoder mirrors them

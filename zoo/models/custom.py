@@ -6,12 +6,13 @@ Kept as its reference system had it: Xavier-uniform weights and zero biases set 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from .architectures import register_model
-from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder
+from .base import Autoencoder
 from .configs import CustomMLPConfig
 from .mlp import stack_layers
 
@@ -57,9 +58,9 @@ class Sigmoid(nn.Module):
 
 @register_model("custom-mlp", CustomMLPConfig)
 class CustomMLPAutoencoder(Autoencoder):
-    def __init__(self, config: CustomMLPConfig):
-        super().__init__(config)
-        widths = [INPUT_DIM, *config.hidden, config.latent_dim]
+    def __init__(self, config: CustomMLPConfig, image_shape: Sequence[int]):
+        super().__init__(config, image_shape)
+        widths = [self.input_dim, *config.hidden, config.latent_dim]
         self.encoder = stack_layers(widths, Linear, ReLU, None)  # unbounded code
         self.decoder = stack_layers(widths[::-1], Linear, ReLU, Sigmoid)
 
@@ -67,4 +68,4 @@ class CustomMLPAutoencoder(Autoencoder):
         return self.encoder(x.flatten(1))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, *IMAGE_SHAPE)
+        return self.decoder(z).view(-1, *self.image_shape)

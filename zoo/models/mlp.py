@@ -1,13 +1,13 @@
 """Plain MLP autoencoder (``"mlp"``): the linear-128, deep-64, deep-784-32 and hinton-30 family."""
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch import nn
 
 from .architectures import register_model
-from .base import IMAGE_SHAPE, INPUT_DIM, Autoencoder, activation
+from .base import Autoencoder, activation
 from .configs import MLPConfig
 
 Factory = Callable[[], nn.Module]
@@ -33,11 +33,11 @@ def mlp_layers(widths: List[int], act: str, last_act: Optional[str]) -> nn.Seque
 
 @register_model("mlp", MLPConfig)
 class MLPAutoencoder(Autoencoder):
-    """784 -> hidden... -> latent -> mirrored hidden -> 784 with a sigmoid output."""
+    """C*H*W -> hidden... -> latent -> mirrored hidden -> C*H*W with a sigmoid output."""
 
-    def __init__(self, config: MLPConfig):
-        super().__init__(config)
-        widths = [INPUT_DIM, *config.hidden, config.latent_dim]
+    def __init__(self, config: MLPConfig, image_shape: Sequence[int]):
+        super().__init__(config, image_shape)
+        widths = [self.input_dim, *config.hidden, config.latent_dim]
         self.encoder = mlp_layers(widths, config.activation, config.latent_activation)
         self.decoder = mlp_layers(widths[::-1], config.activation, "sigmoid")
 
@@ -45,4 +45,4 @@ class MLPAutoencoder(Autoencoder):
         return self.encoder(x.flatten(1))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, *IMAGE_SHAPE)
+        return self.decoder(z).view(-1, *self.image_shape)

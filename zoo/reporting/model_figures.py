@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from ..data import DATASETS, load_dataset, to_float
+from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError
 from ..evaluation.metrics import METRICS
 from ..evaluation.scoring import device_of, model_dataset
@@ -23,7 +23,8 @@ def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", 
     x = to_float(test.images[:limit].to(device_of(model)))
     model.eval()
     codes = model.encode(x).double().cpu()
-    labels = test.labels[:limit]
+    labels = test.labels[:limit] if test.labels is not None else torch.zeros(len(codes), dtype=torch.long)
+    classes = dataset_info(dataset).classes or ("images",)  # no labels: one colour
     k = codes.shape[1]
     if k == 2:
         points, how = codes, "code"
@@ -42,7 +43,7 @@ def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", 
         raise UsageError(f"Unknown projection {method!r}: use pca or tsne")
     name = model.entry.name or "model"
     axis = "z" if k == 2 else how.split(" of ")[0].lower()
-    return scatter_figure(points, labels, DATASETS[dataset].classes, title=f"{name}: {how}, {len(labels)} test images",
+    return scatter_figure(points, labels, classes, title=f"{name}: {how}, {len(labels)} test images",
                           xlabel=f"{axis} 1", ylabel=f"{axis} 2")
 
 
@@ -60,8 +61,11 @@ def samples_grid(model, *, n: int = 64, seed: int = 0) -> torch.Tensor:
 def digit_grid(model, digit: int, *, n: int = 8, dataset: Optional[str] = None) -> torch.Tensor:
     """The first ``n`` test images of class ``digit`` above their reconstructions."""
     dataset = model_dataset(model, dataset, "plot")
-    if not 0 <= digit < len(DATASETS[dataset].classes):
-        raise UsageError(f"--digit must be 0 to {len(DATASETS[dataset].classes) - 1}, got {digit}")
+    classes = dataset_info(dataset).classes
+    if classes is None:
+        raise UsageError(f"{dataset} has no labels, so no class to show; use zoo plot interpolate or latent")
+    if not 0 <= digit < len(classes):
+        raise UsageError(f"--digit must be 0 to {len(classes) - 1}, got {digit}")
     test = load_dataset(dataset, "test")
     x = to_float(test.images[test.labels == digit][:n].to(device_of(model)))
     model.eval()

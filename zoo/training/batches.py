@@ -14,6 +14,7 @@ PREVIEW = 16  # test images shown in reconstructions.png and TensorBoard
 
 class DeviceData:
     """``fit``, ``val`` and ``test`` of a data set as uint8 on ``device``: batches become floats there.
+    ``PREVIEW`` test images (fewer if the test split is smaller) are shown in figures.
 
     ``limit_batches`` cuts every epoch to that many batches, and validation and test to as many
     images as that many batches hold (smoke tests).
@@ -29,6 +30,7 @@ class DeviceData:
         self.val = load_dataset(dataset, "val").images[:eval_limit].to(device)
         self.test = load_dataset(dataset, "test").images[:eval_limit].to(device)
         self.preview = to_float(self.test[:PREVIEW])
+        self.image_shape = tuple(self.preview.shape[1:])  # (C, H, W): what the model is built for
 
     def order(self, epoch: int) -> torch.Tensor:
         """The permutation of the fit split used in ``epoch`` (a function of seed and epoch only)."""

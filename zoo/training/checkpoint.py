@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..errors import TrainingError
-from ..io import atomic_save_safetensors, checksum_problem, loads_json
+from ..io import atomic_save_safetensors, loads_json, read_verified_safetensors
 from . import distributed
 from .stopping import StopReason
 
@@ -178,17 +178,7 @@ def write_state(run_dir: Path, tensors: Tensors, info: Dict[str, Any]) -> None:
 
 
 def _read(path: Path) -> Tuple[Tensors, Dict[str, Any]]:
-    from safetensors import safe_open
-
-    if not path.is_file():
-        raise ValueError("it is not a regular file")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        # clone: the tensors may be mapped from the file, and some (best weights) outlive this call
-        tensors = {key: handle.get_tensor(key).clone() for key in handle.keys()}
-    problem = checksum_problem(tensors, metadata)
-    if problem:
-        raise ValueError(problem)
+    tensors, metadata = read_verified_safetensors(path)
     info = loads_json(metadata["zoo.state"])
     if not isinstance(info, dict) or info.get("format") != STATE_FORMAT:
         found = info.get("format") if isinstance(info, dict) else None

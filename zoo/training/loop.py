@@ -37,7 +37,7 @@ class Trainer:
         self.data = DeviceData(entry.dataset, self.device, batch_size=self.recipe.batch_size,
                                seed=self.recipe.seed, limit_batches=options.limit_batches)
         torch.manual_seed(self.recipe.seed)  # the initial weights depend on the seed alone
-        self.model = entry.build().to(self.device).train()
+        self.model = entry.build(self.data.image_shape).to(self.device).train()
         self.step_module: torch.nn.Module = setup.LossStep(self.model, self.recipe.loss)
         setup.seed_ranks(self.recipe, dist)
         self.optimizer = setup.make_optimizer(self.recipe, self.model.parameters())

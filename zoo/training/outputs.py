@@ -97,7 +97,9 @@ def _test_mse(model: torch.nn.Module, images: torch.Tensor, device: torch.device
 
 def preview_grid(model: torch.nn.Module, originals: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     """Test images on top, (their corrupted inputs,) and the reconstructions below."""
+    nrow = min(8, len(originals))
+    originals = originals[: len(originals) - len(originals) % nrow]  # whole rows (a tiny test split)
     inputs = corrupted(recipe.noise, derive_seed(recipe.seed, "preview"), device_of(model))(originals)
     with eval_mode(model):
         recon = model(inputs)
-    return reconstruction_grid([originals, inputs, recon] if recipe.noise else [originals, recon], nrow=8)
+    return reconstruction_grid([originals, inputs, recon] if recipe.noise else [originals, recon], nrow=nrow)

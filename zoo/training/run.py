@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
+from ..data import canonical
 from ..devices import resolve_device
 from ..errors import UsageError, ZooError, shown
 from ..io import atomic_write_json
@@ -38,6 +39,7 @@ def train(
     out: Union[str, Path, None] = None,
     resume: bool = False,
     force: bool = False,
+    dataset: Optional[str] = None,
     checkpoint_every: int = 0,
     limit_batches: Optional[int] = None,
     log_every: int = 50,
@@ -55,6 +57,8 @@ def train(
         out: the run folder (default ``runs/<name>``).
         resume: continue the run saved in ``out`` (a folder without state starts from the beginning).
         force: train into ``out`` even when it holds files that are not a zoo run's.
+        dataset: train the entry's architecture and recipe on this data set instead: a name (built-in
+            or declared in a registry file) or the path of an image folder or an .npz.
         checkpoint_every: also save the resumable state every this many steps (0: epoch ends only).
         limit_batches: train (and evaluate) on at most this many batches per epoch: smoke tests.
         log_every: steps between reads of the loss from the device (progress, TensorBoard).
@@ -71,6 +75,8 @@ def train(
 
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta)
     entry = get_entry(name)
+    if dataset is not None:
+        entry = entry.with_dataset(canonical(dataset))
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise UsageError(f"out must be a folder path, got {out!r}")
     base_device = resolve_device(device)  # refuse a bad device before the run folder is touched
@@ -87,7 +93,7 @@ def train(
     try:
         say = RunLogger(run_dir, log=log)
         decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
-            name, entry, run_dir, resume, force, overrides, options, say.warning, held))
+            name, entry, run_dir, resume, force, overrides, options, say.warning, held, dataset is not None))
         entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
         state = (tensors, decided["info"]) if decided["info"] is not None else None
         trainer = Trainer(entry, out=run_dir, options=_on(options, train_device), quiet=quiet, log=log, dist=dist_)
@@ -117,7 +123,7 @@ def _autocast_available(device_type: str) -> bool:
 
 
 def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, overrides: Dict[str, Any],
-             options: RunOptions, warn: Callable[[str], None], held: List[Any]):
+             options: RunOptions, warn: Callable[[str], None], held: List[Any], retarget: bool = False):
     """On rank 0: the entry to train and the state to resume from, the run folder locked, checked
     and set up. The open lock file goes to ``held`` (the caller keeps it open while training)."""
     has_run = checkpoint.has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()
@@ -130,7 +136,10 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
         held.append(runfolder.lock(run_dir))  # before anything in it is read or written
     state = checkpoint.read_state(run_dir, warn) if resume and checkpoint.has_state(run_dir) else None
     if state is not None:
-        entry = _resumed_entry(name, run_dir, state[1], overrides, options)
+        saved = _resumed_entry(name, run_dir, state[1], overrides, options)
+        if retarget and saved.dataset != entry.dataset:
+            raise UsageError(f"{shown(run_dir)} was trained on {saved.dataset}; resume it on the same data set")
+        entry = saved
         runfolder.clean_leftovers(run_dir)
     else:
         if (run_dir / WEIGHTS_FILE).exists() or checkpoint.has_state(run_dir):  # again, under the lock
