@@ -12,6 +12,8 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 
 if not os.environ.get("ZOO_DATA_DIR") and DEFAULT_DATA.is_dir():
     os.environ["ZOO_DATA_DIR"] = str(DEFAULT_DATA)
+if os.environ.get("ZOO_DATA_DIR"):  # absolute, for the tests that run zoo in another folder
+    os.environ["ZOO_DATA_DIR"] = str(Path(os.environ["ZOO_DATA_DIR"]).resolve())
 
 
 @pytest.fixture(autouse=True)

@@ -43,6 +43,7 @@ def main(registries: tuple) -> None:
     zoo eval NAME|PATH       one model's test metrics beside PCA
     zoo compare [NAMES]      every trained model, best first
     zoo plot KIND ...        latent space, samples, digits, data set
+    zoo export NAME|PATH     ONNX or TorchScript, checked
     """
     if registries:  # in the environment, so that torchrun's ranks and subprocesses see them too
         paths = [p for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
@@ -175,6 +176,23 @@ def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], lim
     if out:
         for path in write_comparison(rows, metric, out, device=device):
             click.echo(f"wrote {path}", err=True)
+
+
+@main.command("export")
+@click.argument("target", metavar="NAME|PATH")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+@click.option("--part", type=click.Choice(["full", "encoder", "decoder"]), default="full", show_default=True,
+              help="The autoencoder, its encoder (images to codes) or its decoder (codes to images).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=1e-5, show_default=True,
+              help="Largest difference from torch allowed on the check images.")
+def export_command(target: str, fmt: str, part: str, out: str, tolerance: float) -> None:
+    """Export a model to ONNX or TorchScript, checked on real test images before it is written."""
+    from .export import export
+
+    result = export(target, out, format=fmt, part=part, tolerance=tolerance)
+    click.echo(f"wrote {result['path']} ({fmt}, {part}): max abs difference from torch {result['max_abs_diff']:.3g} "
+               f"on {result['images']} test images")
 
 
 @main.group("plot")

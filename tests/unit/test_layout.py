@@ -20,7 +20,7 @@ LAYERS = [
     ("zoo.weights",),
     ("zoo.evaluation",),
     ("zoo.training",),
-    ("zoo.reporting",),
+    ("zoo.reporting", "zoo.export"),
     ("zoo.cli", "zoo.__main__", "zoo"),
 ]
 MAX_LINES = 300
