@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import zoo  # noqa: E402
-from zoo.reporting.cards import SHIPPED_FILES, refresh_readme, write_card  # noqa: E402
+from zoo.reporting.cards import SHIPPED_FILES, refresh_readme, write_card, write_readme_figures  # noqa: E402
 
 
 def set_aside_if_stale(name: str, run: Path) -> None:
@@ -68,6 +68,7 @@ def main() -> int:
               f"(PCA {card['test']['reconstruction']['pca']['mse']:.6f})", flush=True)
     cards = [json.loads((weights / n / "card.json").read_text()) for n in zoo.list_models()
              if (weights / n / "card.json").is_file()]
+    write_readme_figures(REPO, [c["name"] for c in cards])
     refresh_readme(REPO / "README.md", cards)
     return 0
 

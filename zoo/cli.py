@@ -44,6 +44,7 @@ def main(registries: tuple) -> None:
     zoo compare [NAMES]      every trained model, best first
     zoo plot KIND ...        latent space, samples, digits, data set
     zoo export NAME|PATH     ONNX or TorchScript, checked
+    zoo report --out DIR     a page of every model, for a browser
     """
     if registries:  # in the environment, so that torchrun's ranks and subprocesses see them too
         paths = [p for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
@@ -176,6 +177,17 @@ def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], lim
     if out:
         for path in write_comparison(rows, metric, out, device=device):
             click.echo(f"wrote {path}", err=True)
+
+
+@main.command("report")
+@click.argument("targets", nargs=-1, metavar="[NAME|PATH]...")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for index.html.")
+@click.option("--force", is_flag=True, help="Overwrite the index.html of a folder that exists.")
+def report_command(targets: tuple, out: str, force: bool) -> None:
+    """A static page of every model with weights (or those named) that opens from disk, no server."""
+    from .reporting.report import build_report
+
+    click.echo(f"wrote {build_report(list(targets), Path(out), force=force)}")
 
 
 @main.command("export")

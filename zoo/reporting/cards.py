@@ -7,17 +7,20 @@ the test suite reproduces exactly.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Dict, List
 
 from ..data import checksums, load_dataset
 from ..evaluation import ALL_METRICS, eval_rows
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..training.outputs import TrainingFacts
 from ..weights import WEIGHTS_FILE, read_metadata
 
 CHECK_LIMIT = 1000
+FIGURES_DIR = "docs/reconstructions"  # the README's figures (the shipped grids, upscaled)
+FIGURE_SCALE = 3
 SHIPPED_FILES = (WEIGHTS_FILE, "reconstructions.png", "losses.png")
 
 # Published results, by data set and code size, in squared error per test image (the sum over the
@@ -148,10 +151,25 @@ def results_table(cards: List[Dict[str, Any]]) -> str:
             )
     lines += ["", "`denoising: noisy input` scores Gaussian-corrupted test images (std 0.5) against the clean ones, "
               "beside PCA applied to the same corrupted images. Times are training-loop seconds on the "
-              "device named.", "", "Originals above reconstructions (the first 16 test images):", ""]
+              "device named.", "", "The first 16 test images, each model's reconstructions below them (upscaled "
+              f"{FIGURE_SCALE}x without blur; `zoo report` shows every figure of every model):", ""]
     for card in cards:
-        lines += [f"**{card['name']}**", "", f"![{card['name']}](weights/{card['name']}/reconstructions.png)", ""]
+        caption = ("originals, their noisy inputs (std 0.5) and the reconstructions" if "denoising" in card["test"]
+                   else "originals (top two rows) and reconstructions (bottom two rows)")
+        lines += [f"**{card['name']}**: {caption}", "", f"![{card['name']}: {caption}]({FIGURES_DIR}/{card['name']}.png)", ""]
     return "\n".join(lines).rstrip()
+
+
+def write_readme_figures(repo: Path, names: List[str]) -> None:
+    """Each shipped reconstructions.png, upscaled without blur into docs/reconstructions/, for the README."""
+    from PIL import Image
+
+    for name in names:
+        with Image.open(repo / "weights" / name / "reconstructions.png") as image:
+            big = image.resize((image.width * FIGURE_SCALE, image.height * FIGURE_SCALE), Image.NEAREST)
+            buffer = io.BytesIO()
+            big.save(buffer, format="png")
+        atomic_write_bytes(repo / FIGURES_DIR / f"{name}.png", buffer.getvalue())
 
 
 def refresh_readme(readme: Path, cards: List[Dict[str, Any]]) -> None:

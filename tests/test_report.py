@@ -1,0 +1,113 @@
+"""zoo report: one static page, checked in a real (headless) Chromium: no console error, a row per
+model, sorting like zoo compare, every image loaded, and the explorer decoding like torch."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from browser import Browser, chromium
+from click.testing import CliRunner
+
+import zoo
+from zoo.cli import main
+
+NAMES = [n for n in zoo.list_models() if (zoo.paths.REPO_DIR / "weights" / n / "model.safetensors").is_file()]
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    result = cli("report", "--out", out, "--force")
+    assert result.exit_code == 0, result.output
+    return out / "index.html"
+
+
+@pytest.fixture(scope="module")
+def page(report, tmp_path_factory):
+    if chromium() is None:
+        pytest.skip("no Chromium here (apt-get install chromium; .ci/run installs it): the browser tests are skipped")
+    pytest.importorskip("websocket", reason="websocket-client (the test extra) drives Chromium")
+    browser = Browser(tmp_path_factory.mktemp("profile"))
+    try:
+        browser.open(report.as_uri())
+        yield browser
+    finally:
+        browser.close()
+
+
+def test_the_page_needs_no_network(report):
+    html = report.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html) and "<link" not in html
+    assert "__ZOO_DATA__" not in html
+
+
+def test_it_loads_with_no_console_error_and_every_image(page, tmp_path):
+    assert page.evaluate("document.readyState") == "complete"
+    assert page.errors == []
+    assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    # per model: reconstructions, loss curves, interpolation; plus denoising triplets and VAE samples
+    assert page.evaluate("document.images.length") == 3 * len(NAMES) + 2
+    page.screenshot(tmp_path / "report.png")
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_one_row_per_model_sorted_like_zoo_compare(page):
+    names = "Array.from(document.querySelectorAll('#compare tbody tr')).map(r => r.dataset.name)"
+    assert sorted(page.evaluate(names)) == sorted(NAMES)
+    header = "document.querySelectorAll('#compare th')[{}].click()"
+    page.evaluate(header.format(4))  # MSE: another order first
+    by_mse = page.evaluate(names)
+    page.evaluate(header.format(8))  # then SSIM, best first
+    by_ssim = page.evaluate(names)
+    compared = [r["name"] for r in json.loads(cli("compare", "--metric", "ssim", "--format", "json").output)]
+    assert by_ssim == compared and by_mse != by_ssim
+
+
+def test_the_explorer_decodes_like_torch(page):
+    model = zoo.load("deep-784-2", device="cpu")
+    for z in ([0.0, 0.0], [3.5, -2.25], [-10.0, 7.5]):
+        got = torch.tensor(page.evaluate(f"zooDecode('deep-784-2', {json.dumps(z)})"), dtype=torch.float64)
+        with torch.no_grad():
+            expected = model.decode(torch.tensor([z])).double().flatten()
+        assert got.shape == expected.shape and (got - expected).abs().max() <= 1e-4, z
+
+
+def test_bad_input(tmp_path, monkeypatch, caplog):
+    out = cli("report", "deep-6", "--out", tmp_path / "a")
+    assert out.exit_code == 2 and "Did you mean 'deep-64'" in out.output and out.output.count("\n") == 1
+    (tmp_path / "empty-run").mkdir()
+    with caplog.at_level("WARNING", logger="zoo"):
+        done = cli("report", "deep-784-2", str(tmp_path / "empty-run"), "--out", tmp_path / "b")
+    assert done.exit_code == 0 and (tmp_path / "b" / "index.html").is_file()
+    assert any("holds no model.safetensors; left out" in r.getMessage() for r in caplog.records)
+    busy = cli("report", "deep-784-2", "--out", tmp_path / "b")
+    assert busy.exit_code == 2 and "--force" in busy.output
+    before = (tmp_path / "b" / "index.html").read_bytes()
+    import zoo.reporting.report as rep
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rep, "model_section", broken)
+    failed = cli("report", "deep-784-2", "--out", tmp_path / "b", "--force")
+    assert failed.exit_code == 1 and (tmp_path / "b" / "index.html").read_bytes() == before
+
+
+def test_the_readme_figures_are_the_shipped_grids_upscaled_and_captioned():
+    from PIL import Image
+
+    from zoo.reporting.cards import FIGURE_SCALE, FIGURES_DIR
+
+    readme = (zoo.paths.REPO_DIR / "README.md").read_text()
+    for name in NAMES:
+        assert f"]({FIGURES_DIR}/{name}.png)" in readme and f"**{name}**: " in readme
+        with Image.open(zoo.paths.REPO_DIR / "weights" / name / "reconstructions.png") as small, \
+                Image.open(zoo.paths.REPO_DIR / FIGURES_DIR / f"{name}.png") as big:
+            assert big.size == (small.width * FIGURE_SCALE, small.height * FIGURE_SCALE)
+            assert big.resize(small.size, Image.NEAREST).tobytes() == small.convert(big.mode).tobytes()

@@ -1,0 +1,177 @@
+"""``zoo report``: the zoo as one static page that opens from disk (file://), with no server and no
+network request: images are inlined as data URIs, the data as JSON, the script is plain JavaScript
+in the page (no library: sorting a table, drawing on a canvas and a few matrix products need none).
+
+Per model: the facts and recipe, originals above reconstructions (upscaled without blur), denoising
+triplets, VAE samples, the loss curves, a latent scatter coloured by label whose points show their
+test image on hover, an interpolation strip, and for a 2-d code a latent explorer that decodes the
+point under the pointer in the page (the decoder's weights exported to the page).
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+from ..data import dataset_info, load_dataset, to_float
+from ..errors import UsageError, WeightsError, shown
+from ..evaluation.results import compare
+from ..evaluation.scoring import device_of
+from ..figures import reconstruction_grid
+from ..io import atomic_write_text
+from ..models import eval_mode
+from ..registry import NAME_RE, list_models, load_registry
+from ..seeds import derive_seed
+from ..training.outputs import TrainingFacts
+from ..weights import WEIGHTS_FILE, has_weights, load, read_metadata, shipped_weights
+
+LOGGER = logging.getLogger("zoo")
+TEMPLATE = Path(__file__).with_name("report.html")
+SCATTER_POINTS = 400  # test images per latent scatter (their pixels ride along for the hover)
+SCALE = 3  # nearest-neighbour upscaling of image grids
+ACTIVATIONS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu", "Tanh": "tanh", "Sigmoid": "sigmoid",
+               "SiLU": "silu", "GELU": "gelu"}
+
+
+def png_uri(grid: torch.Tensor, scale: int = SCALE) -> str:
+    """A (C, H, W) grid in [0, 1] as a PNG data URI, upscaled by ``scale`` without blur."""
+    from torchvision.utils import save_image
+
+    big = torch.nn.functional.interpolate(grid.unsqueeze(0).float(), scale_factor=scale, mode="nearest")[0]
+    buffer = io.BytesIO()
+    save_image(big, buffer, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def file_uri(path: Path) -> Optional[str]:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode() if path.is_file() else None
+
+
+def weights_path(target: str) -> Path:
+    """The weights file of a registry name (shipped) or a run folder / file."""
+    if target in list_models():
+        return shipped_weights(target)
+    path = Path(target)
+    return path / WEIGHTS_FILE if path.is_dir() else path
+
+
+def decoder_layers(model: torch.nn.Module) -> Optional[List[Dict[str, Any]]]:
+    """The decoder as [{"w": rows, "b": ..., "act": name}] when it is Linear layers and activations
+    (what the page can compute), else None."""
+    decoder = getattr(model, "decoder", None)
+    if not isinstance(decoder, torch.nn.Sequential):
+        return None
+    layers: List[Dict[str, Any]] = []
+    for module in decoder:
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Linear":
+            w, b = module.weight.detach().double(), module.bias.detach().double()
+            layers.append({"w": _b64(w), "b": _b64(b), "in": w.shape[1], "out": w.shape[0], "act": None})
+        elif type(module).__name__ in ACTIVATIONS and layers and layers[-1]["act"] is None:
+            layers[-1]["act"] = ACTIVATIONS[type(module).__name__]
+        else:
+            return None
+    return layers
+
+
+def _b64(t: torch.Tensor) -> str:
+    return base64.b64encode(t.float().contiguous().numpy().tobytes()).decode()
+
+
+@torch.no_grad()
+def model_section(target: str, row: Dict[str, Any]) -> Dict[str, Any]:
+    model = load(target, device="cpu")
+    entry, path = model.entry, weights_path(target)
+    info = dataset_info(entry.dataset)
+    test = load_dataset(entry.dataset, "test")
+    x = to_float(test.images[:16])
+    x = x[: len(x) - len(x) % min(8, len(x))]
+    scale = max(SCALE, 84 // max(x.shape[-2:]))  # 8x8 digits as large as 28x28 ones
+    section: Dict[str, Any] = {
+        "id": re.sub(r"[^a-z0-9]+", "-", Path(str(target)).name.lower()).strip("-") or "model",
+        "name": str(target), "description": entry.description, "dataset": entry.dataset,
+        "architecture": entry.architecture, "kwargs": entry.kwargs, "recipe": _recipe(entry),
+        "training": TrainingFacts.from_header(read_metadata(path)), "row": row,
+    }
+    with eval_mode(model):
+        section["reconstructions"] = png_uri(reconstruction_grid([x, model(x)], nrow=min(8, len(x))), scale)
+        if entry.recipe.noise is not None:
+            from ..noise import corrupt
+
+            g = torch.Generator().manual_seed(derive_seed(entry.recipe.seed, "report"))
+            noisy = corrupt(x, entry.recipe.noise.hardest(), g)
+            section["denoising"] = png_uri(reconstruction_grid([x, noisy, model(noisy)], nrow=min(8, len(x))), scale)
+        if hasattr(model, "sample"):
+            g = torch.Generator().manual_seed(0)
+            section["samples"] = png_uri(reconstruction_grid([model.sample(32, generator=g)], nrow=8), scale)
+        za, zb = model.encode(x[:2])
+        t = torch.linspace(0, 1, 10).unsqueeze(1)
+        section["interpolation"] = png_uri(reconstruction_grid([model.decode((1 - t) * za + t * zb)], nrow=10), scale)
+        section["scatter"] = _scatter(model, test, info)
+        section["explorer"] = _explorer(model) if model.latent_dim == 2 else None
+    section["losses"] = file_uri(path.parent / "losses.png")
+    return section
+
+
+def _recipe(entry) -> Dict[str, Any]:
+    from ..schema import to_dict
+
+    return {k: v for k, v in to_dict(entry.recipe).items() if k != "notes" and v not in (None, {}, [])}
+
+
+def _scatter(model: torch.nn.Module, test, info) -> Dict[str, Any]:
+    n = min(SCATTER_POINTS, len(test.images))
+    images = test.images[:n]
+    codes = model.encode(to_float(images).to(device_of(model))).double().cpu()
+    how = "code"
+    if codes.shape[1] > 2:
+        centred = codes - codes.mean(0)
+        _, _, v = torch.linalg.svd(centred, full_matrices=False)
+        codes, how = centred @ v[:2].T, f"PCA of the {model.latent_dim}-d code"
+    labels = test.labels[:n].tolist() if test.labels is not None else [0] * n
+    pixels = images if images.dim() == 4 else images.unsqueeze(1)
+    return {"x": codes[:, 0].tolist(), "y": codes[:, 1].tolist(), "label": labels, "how": how,
+            "classes": list(info.classes or ("images",)), "shape": list(pixels.shape[1:]),
+            "pixels": base64.b64encode(pixels.contiguous().numpy().tobytes()).decode()}
+
+
+def _explorer(model: torch.nn.Module) -> Optional[Dict[str, Any]]:
+    layers = decoder_layers(model)
+    if layers is None:
+        return None
+    return {"layers": layers, "shape": list(model.image_shape)}
+
+
+def build_report(targets: Sequence[str], out: Path, *, force: bool = False) -> Path:
+    """Write ``out/index.html`` for ``targets`` (default: every registry entry with weights)."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise UsageError(f"{shown(out)} exists; choose another --out or pass --force to overwrite its index.html")
+    names = list(targets) or [n for n in list_models() if has_weights(n)]
+    usable = []
+    for target in names:
+        if NAME_RE.match(str(target)) and not Path(target).exists():
+            load_registry().get(target)  # an unknown name: did you mean...
+        if target not in list_models() and not weights_path(target).is_file():
+            if Path(target).is_dir():
+                LOGGER.warning(f"{shown(target)} holds no {WEIGHTS_FILE}; left out of the report")
+                continue
+            raise WeightsError(f"{shown(target)} is neither a registry model nor a run folder or weights file")
+        usable.append(target)
+    if not usable:
+        raise UsageError("Nothing to report: no model with weights among the names given")
+    rows = {str(r["name"]): r for r in compare(usable, metric="ssim", device="cpu")}
+    sections = [model_section(t, rows[str(t)]) for t in tqdm(usable, desc="report", unit="model", leave=False,
+                                                                 disable=None)]
+    page = TEMPLATE.read_text(encoding="utf-8").replace(
+        "__ZOO_DATA__", json.dumps({"models": sections, "order": [str(r) for r in rows]}).replace("</", "<\\/"))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "index.html", page)
+    return out / "index.html"
