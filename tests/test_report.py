@@ -111,3 +111,22 @@ def test_the_readme_figures_are_the_shipped_grids_upscaled_and_captioned():
                 Image.open(zoo.paths.REPO_DIR / FIGURES_DIR / f"{name}.png") as big:
             assert big.size == (small.width * FIGURE_SCALE, small.height * FIGURE_SCALE)
             assert big.resize(small.size, Image.NEAREST).tobytes() == small.convert(big.mode).tobytes()
+
+
+def test_hovering_a_point_shows_its_test_image(page):
+    shown = page.evaluate("""(() => {
+        const section = document.getElementById('deep-784-2');
+        const canvas = section.querySelector('canvas.scatter'), hover = section.querySelector('canvas.hover');
+        const r = canvas.getBoundingClientRect(), ctx = canvas.getContext('2d');
+        const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        for (let i = 0; i < data.length; i += 4) {   // the first drawn point
+            if (data[i + 3] > 0) {
+                const x = (i / 4) % canvas.width, y = Math.floor(i / 4 / canvas.width);
+                canvas.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + x + 1, clientY: r.top + y + 1}));
+                break;
+            }
+        }
+        const pixels = hover.getContext('2d').getImageData(0, 0, hover.width, hover.height).data;
+        return [section.querySelector('figure canvas.hover + div').textContent, Math.max(...pixels.filter((v, i) => i % 4 === 0))];
+    })()""")
+    assert shown[0].startswith("test image ") and shown[1] > 0
