@@ -127,6 +127,7 @@ def test_hovering_a_point_shows_its_test_image(page):
             }
         }
         const pixels = hover.getContext('2d').getImageData(0, 0, hover.width, hover.height).data;
-        return [section.querySelector('figure canvas.hover + div').textContent, Math.max(...pixels.filter((v, i) => i % 4 === 0))];
+        const red = pixels.filter((v, i) => i % 4 === 0);
+        return [section.querySelector('figure canvas.hover + div').textContent, Math.max(...red)];
     })()""")
     assert shown[0].startswith("test image ") and shown[1] > 0
