@@ -71,9 +71,7 @@ class Trainer:
                     s.step_in_epoch, s.global_step = i + 1, s.global_step + 1
                     save = ctrl_c.requested or (every and s.global_step % every == 0)
                     if len(pending) >= self.options.log_every or save or i + 1 == last:
-                        seconds = time.perf_counter() - started
-                        s.epoch_seconds += seconds
-                        self._read_losses(pending, sizes, seconds, bar)
+                        s.epoch_seconds += self._read_losses(pending, sizes, started, bar)
                         pending, sizes, started = [], [], time.perf_counter()
                     if save and i + 1 < last:  # epoch ends save their own state
                         self.save_state()
@@ -102,11 +100,12 @@ class Trainer:
             self.scheduler.step()
         return loss.detach()
 
-    def _read_losses(self, pending: List[torch.Tensor], sizes: List[int], seconds: float, bar) -> None:
-        """Read the pending losses (one host sync; under torchrun averaged over the ranks, so all of
-        them stop together), refuse a non-finite one, add them to the epoch's total and log them."""
+    def _read_losses(self, pending: List[torch.Tensor], sizes: List[int], started: float, bar) -> float:
+        """Read the pending losses (one host sync; averaged over the ranks under torchrun, so all stop
+        together), refuse a non-finite one, add and log them; the seconds since ``started``, sync included."""
         losses = distributed.all_reduce_sum(self.dist, torch.stack(pending).double()) / self.dist.world_size
         losses = losses.cpu()
+        seconds = time.perf_counter() - started
         first = self.state.global_step - len(pending) + 1
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
@@ -115,6 +114,7 @@ class Trainer:
                                  f"{self.run_dir} is intact: resume with --resume, or start again with a lower --lr")
         self.state.add_losses(losses, sizes)
         self.logger.steps(first, losses.tolist(), bar, sum(sizes) / max(seconds, 1e-9))
+        return seconds
 
     def _end_epoch(self) -> None:
         """Validate, keep the best weights, log the epoch, step a per-epoch schedule, decide, save."""
