@@ -3,7 +3,7 @@ the data set itself, and the comparison figures of ``zoo compare --out``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -16,31 +16,37 @@ from ..weights import load
 
 
 @torch.no_grad()
-def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", limit: int = 5000, seed: int = 0):
-    """Test codes in 2-d coloured by label: the code itself if 2-d, else a PCA or t-SNE projection."""
-    dataset = model_dataset(model, dataset, "plot")
-    test = load_dataset(dataset, "test")
-    x = to_float(test.images[:limit].to(device_of(model)))
+def latent_points(model, images: torch.Tensor, *, method: str = "pca", seed: int = 0) -> Tuple[torch.Tensor, str]:
+    """The codes of uint8 ``images`` in 2-d (float64, on the CPU): the code itself if it is 2-d, else
+    its PCA or t-SNE projection; and how they were made."""
     model.eval()
-    codes = model.encode(x).double().cpu()
-    labels = test.labels[:limit] if test.labels is not None else torch.zeros(len(codes), dtype=torch.long)
-    classes = dataset_info(dataset).classes or ("images",)  # no labels: one colour
+    codes = model.encode(to_float(images.to(device_of(model)))).double().cpu()
     k = codes.shape[1]
     if k == 2:
-        points, how = codes, "code"
-    elif method == "pca":
+        return codes, "code"
+    if method == "pca":
         centred = codes - codes.mean(0)
         _, _, v = torch.linalg.svd(centred, full_matrices=False)
-        points, how = centred @ v[:2].T, f"PCA of the {k}-d code"
-    elif method == "tsne":
+        return centred @ v[:2].T, f"PCA of the {k}-d code"
+    if method == "tsne":
         try:
             from sklearn.manifold import TSNE
         except ImportError:
             raise UsageError("t-SNE needs scikit-learn: pip install scikit-learn (or use --method pca)") from None
         points = torch.from_numpy(TSNE(n_components=2, init="pca", random_state=seed).fit_transform(codes.numpy()))
-        how = f"t-SNE of the {k}-d code"
-    else:
-        raise UsageError(f"Unknown projection {method!r}: use pca or tsne")
+        return points, f"t-SNE of the {k}-d code"
+    raise UsageError(f"Unknown projection {method!r}: use pca or tsne")
+
+
+@torch.no_grad()
+def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", limit: int = 5000, seed: int = 0):
+    """Test codes in 2-d coloured by label: the code itself if 2-d, else a PCA or t-SNE projection."""
+    dataset = model_dataset(model, dataset, "plot")
+    test = load_dataset(dataset, "test")
+    points, how = latent_points(model, test.images[:limit], method=method, seed=seed)
+    labels = test.labels[:limit] if test.labels is not None else torch.zeros(len(points), dtype=torch.long)
+    classes = dataset_info(dataset).classes or ("images",)  # no labels: one colour
+    k = model.latent_dim
     name = model.entry.name or "model"
     axis = "z" if k == 2 else how.split(" of ")[0].lower()
     return scatter_figure(points, labels, classes, title=f"{name}: {how}, {len(labels)} test images",

@@ -22,7 +22,6 @@ import torch
 from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError, WeightsError, shown
 from ..evaluation.results import compare
-from ..evaluation.scoring import device_of
 from ..figures import reconstruction_grid
 from ..io import atomic_write_text
 from ..models import eval_mode
@@ -30,6 +29,7 @@ from ..registry import NAME_RE, list_models, load_registry
 from ..seeds import derive_seed
 from ..training.outputs import TrainingFacts
 from ..weights import WEIGHTS_FILE, has_weights, load, read_metadata, shipped_weights
+from .model_figures import interpolation_grid, latent_points, samples_grid
 
 LOGGER = logging.getLogger("zoo")
 TEMPLATE = Path(__file__).with_name("report.html")
@@ -107,11 +107,8 @@ def model_section(target: str, row: Dict[str, Any]) -> Dict[str, Any]:
             noisy = corrupt(x, entry.recipe.noise.hardest(), g)
             section["denoising"] = png_uri(reconstruction_grid([x, noisy, model(noisy)], nrow=min(8, len(x))), scale)
         if hasattr(model, "sample"):
-            g = torch.Generator().manual_seed(0)
-            section["samples"] = png_uri(reconstruction_grid([model.sample(32, generator=g)], nrow=8), scale)
-        za, zb = model.encode(x[:2])
-        t = torch.linspace(0, 1, 10).unsqueeze(1)
-        section["interpolation"] = png_uri(reconstruction_grid([model.decode((1 - t) * za + t * zb)], nrow=10), scale)
+            section["samples"] = png_uri(samples_grid(model, n=32, seed=0), scale)
+        section["interpolation"] = png_uri(interpolation_grid(model, start=0, end=1, steps=10), scale)
         section["scatter"] = _scatter(model, test, info)
         section["explorer"] = _explorer(model) if model.latent_dim == 2 else None
     section["losses"] = file_uri(path.parent / "losses.png")
@@ -127,12 +124,7 @@ def _recipe(entry) -> Dict[str, Any]:
 def _scatter(model: torch.nn.Module, test, info) -> Dict[str, Any]:
     n = min(SCATTER_POINTS, len(test.images))
     images = test.images[:n]
-    codes = model.encode(to_float(images).to(device_of(model))).double().cpu()
-    how = "code"
-    if codes.shape[1] > 2:
-        centred = codes - codes.mean(0)
-        _, _, v = torch.linalg.svd(centred, full_matrices=False)
-        codes, how = centred @ v[:2].T, f"PCA of the {model.latent_dim}-d code"
+    codes, how = latent_points(model, images)
     labels = test.labels[:n].tolist() if test.labels is not None else [0] * n
     pixels = images if images.dim() == 4 else images.unsqueeze(1)
     return {"x": codes[:, 0].tolist(), "y": codes[:, 1].tolist(), "label": labels, "how": how,
