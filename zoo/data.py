@@ -19,7 +19,7 @@ import torch
 
 from .errors import DataError, UsageError, did_you_mean, shown
 from .registry import BUILTIN_DATASETS, load_registry, looks_like_path
-from .sources import cache, idx, images
+from .sources import cache, idx, images, read_source
 from .sources.idx import DATASETS, FILES, VAL_SIZE, locate  # noqa: F401  (the built-in sets' files)
 
 SPLITS = ("train", "test", "fit", "val")
@@ -80,7 +80,7 @@ def _load(name: str) -> Tuple[Dataset, Dict[str, Optional[torch.Tensor]]]:
     if key not in _LOADED:
         raw = cache.load_cached(key[2])
         if raw is None:
-            raw = images.read_source(path, resize)
+            raw = read_source(path, resize)
             cache.save_cached(key[2], raw)
         tensors = {"train_images": raw.train_images, "train_labels": raw.train_labels,
                    "test_images": raw.test_images, "test_labels": raw.test_labels}

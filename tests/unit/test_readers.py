@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from zoo.errors import DataError
-from zoo.sources.images import read_folder, read_npz
+from zoo.sources.folder import read_folder
+from zoo.sources.images import read_npz
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

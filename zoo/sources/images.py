@@ -1,4 +1,4 @@
-"""A user's own images: an image folder (torchvision's ImageFolder layout) or a Keras-style ``.npz``.
+"""A user's own images, the common part and the ``.npz`` reader (image folders: :mod:`.folder`).
 
 Both become uint8 tensors: ``(N, H, W)`` for one channel, ``(N, 3, H, W)`` for colour, with int64
 labels where the source has them. Everything is checked before it is used, and every refusal is one
@@ -22,7 +22,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -31,6 +31,7 @@ from ..errors import DataError, UsageError, first_line, shown
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEFAULT_BUDGET = 4 * 2**30  # bytes of uint8 images held in memory; ZOO_MAX_DATA_BYTES changes it
 SPLIT_SEED = 20240101  # fixes which images split_off holds out: the same files give the same split
+_HASHED: dict = {}  # the content hash of a source, by its files' names, sizes and modification times
 
 
 @dataclass
@@ -68,18 +69,28 @@ def split_off(n: int) -> Tuple[torch.Tensor, torch.Tensor]:
     return perm[:-held].sort().values, perm[-held:].sort().values
 
 
+def hold_out_test(images: torch.Tensor, labels: Optional[torch.Tensor]):
+    """(train images, train labels, test images, test labels) of a source without a test split."""
+    keep, held = split_off(len(images))
+    return images[keep], None if labels is None else labels[keep], images[held], None if labels is None else labels[held]
+
+
 # ---------------------------------------------------------------------- content checksums
 def sha256_of(path: Path) -> str:
-    """SHA-256 of a file's bytes, or of a folder's image files (relative paths and contents, sorted)."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file's bytes, or of a folder's image files (relative paths and contents, sorted).
+    Read once while every file keeps its size and modification time (a data set is looked up often)."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    for file in files:
-        if file is not path:
-            digest.update(f"{file.relative_to(path).as_posix()}\0".encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(2**20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    signature = (str(path), *((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if signature not in _HASHED:
+        digest = hashlib.sha256()
+        for file in files:
+            if file is not path:
+                digest.update(f"{file.relative_to(path).as_posix()}\0".encode())
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(2**20), b""):
+                    digest.update(block)
+        _HASHED[signature] = digest.hexdigest()
+    return _HASHED[signature]
 
 
 # ---------------------------------------------------------------------- arrays to uint8
@@ -163,9 +174,7 @@ def read_npz(path: Path) -> RawData:
             raise DataError(f"{shown(path)}: x_test images are {_size(test)}, x_train images {_size(train)}")
         test_labels = as_labels(arrays["y_test"], len(test), path, "y_test") if "y_test" in arrays else None
     else:
-        keep, held = split_off(len(train))
-        test, test_labels = train[held], None if train_labels is None else train_labels[held]
-        train, train_labels = train[keep], None if train_labels is None else train_labels[keep]
+        train, train_labels, test, test_labels = hold_out_test(train, train_labels)
     if (train_labels is None) != (test_labels is None):
         raise DataError(f"{shown(path)} has labels for one split only; give both y_train and y_test, or neither")
     classes = _classes(train_labels, test_labels)
@@ -181,120 +190,3 @@ def _classes(*labels: Optional[torch.Tensor]) -> Optional[Tuple[str, ...]]:
 
 def _size(images: torch.Tensor) -> str:
     return "x".join(map(str, images.shape[-2:])) + (" RGB" if images.dim() == 4 else "")
-
-
-# ---------------------------------------------------------------------- image folders
-def _images_in(folder: Path) -> List[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not p.name.startswith("."))
-
-
-def _listing(split_dir: Path) -> Tuple[List[Path], List[Optional[str]]]:
-    """Image files of one split and their class names (None without class folders)."""
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files, labels = [], []
-    if classes:
-        for name in classes:
-            found = _images_in(split_dir / name)
-            files += found
-            labels += [name] * len(found)
-    loose = _images_in(split_dir)
-    if loose and classes:
-        raise DataError(f"{shown(split_dir)} holds both class folders and loose images ({loose[0].name}); "
-                        f"put every image in a class folder, or none")
-    files += loose
-    labels += [None] * len(loose)
-    return files, labels
-
-
-def read_folder(path: Path, resize: Optional[Sequence[int]] = None) -> RawData:
-    split = (path / "train").is_dir()
-    train_files, train_names = _listing(path / "train" if split else path)
-    test_files, test_names = _listing(path / "test") if split and (path / "test").is_dir() else ([], [])
-    if not train_files:
-        raise DataError(f"{shown(path)} holds no images ({', '.join(IMAGE_EXTENSIONS)}), in class folders or loose")
-    if (None in train_names + test_names) and any(n is not None for n in train_names + test_names):
-        raise DataError(f"{shown(path)}: train/ and test/ must both use class folders, or neither")
-    first = _open(train_files[0], resize)
-    per_image = math.prod(first.shape)
-    check_budget(per_image * (len(train_files) + len(test_files)), path)
-    colour = any(_is_colour(f) for f in train_files + test_files)
-    train = _decode(train_files, resize, colour)
-    test = _decode(test_files, resize, colour) if test_files else None
-    classes = tuple(sorted({n for n in train_names + test_names if n is not None})) or None
-    index = {name: i for i, name in enumerate(classes or ())}
-    train_labels = torch.tensor([index[n] for n in train_names], dtype=torch.int64) if classes else None
-    test_labels = torch.tensor([index[n] for n in test_names], dtype=torch.int64) if classes and test_files else None
-    if test is None:
-        keep, held = split_off(len(train))
-        test, test_labels = train[held], None if train_labels is None else train_labels[held]
-        train, train_labels = train[keep], None if train_labels is None else train_labels[keep]
-    return RawData(train, train_labels, test, test_labels, classes)
-
-
-def _open(file: Path, resize: Optional[Sequence[int]]):
-    """One image as a uint8 (H, W) or (H, W, 3) numpy array."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(file) as image:
-            image.load()
-            if image.mode not in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "I;16", "I"):
-                raise DataError(f"Image {shown(file)} has mode {image.mode}; zoo reads grey, RGB and palette images")
-            image = image.convert("RGB" if _mode_is_colour(image) else "L")
-            if resize is not None:
-                image = image.resize((int(resize[1]), int(resize[0])), Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DataError(f"Image {shown(file)} cannot be read ({first_line(exc)})") from None
-
-
-def _mode_is_colour(image) -> bool:
-    if image.mode in ("RGB", "RGBA"):
-        return True
-    if image.mode in ("P", "PA"):
-        return image.convert("RGB").getextrema() != image.convert("L").convert("RGB").getextrema()
-    return False
-
-
-def _is_colour(file: Path) -> bool:
-    from PIL import Image
-
-    try:
-        with Image.open(file) as image:
-            return image.mode in ("RGB", "RGBA", "P", "PA") and _mode_is_colour(image)
-    except Exception:
-        return False  # _open names the file and the reason
-
-
-def _decode(files: List[Path], resize: Optional[Sequence[int]], colour: bool) -> torch.Tensor:
-    import numpy as np
-
-    arrays, sizes = [], {}
-    for file in files:
-        array = _open(file, resize)
-        if colour and array.ndim == 2:
-            array = np.repeat(array[..., None], 3, axis=2)
-        sizes.setdefault(array.shape[:2], file)
-        if len(sizes) > 1:
-            (a, fa), (b, fb) = list(sizes.items())[:2]
-            raise DataError(f"Images of two sizes: {fa.name} is {a[0]}x{a[1]}, {fb.name} is {b[0]}x{b[1]}; resize them "
-                            f"to one size, or declare the data set in a registry file with \"resize\": [H, W]")
-        arrays.append(array)
-    stacked = torch.from_numpy(np.stack(arrays))
-    return stacked.permute(0, 3, 1, 2).contiguous() if stacked.dim() == 4 else stacked
-
-
-def read_source(path: Path, resize: Optional[Sequence[int]] = None) -> RawData:
-    """A folder or an .npz file, read and checked."""
-    if path.is_dir():
-        return read_folder(path, resize)
-    if not path.exists():
-        raise DataError(f"Data set {shown(path)} does not exist")
-    if not path.is_file() or path.suffix.lower() != ".npz":
-        raise DataError(f"{shown(path)} is neither an image folder nor a .npz file")
-    if resize is not None:
-        raise DataError(f"{shown(path)}: \"resize\" applies to image folders; resize the arrays of an .npz yourself")
-    return read_npz(path)
-
