@@ -130,12 +130,11 @@ def check_fits(entry: Entry, path: Path, shape: Tuple[int, int, int]) -> None:
     """Refuse a file whose declared tensors do not fit ``entry``'s model, before anything is allocated
     (the model is counted, capped and built on the meta device, which holds no data)."""
     try:
-        entry.num_parameters(shape)
-    except ValueError as exc:
-        raise WeightsError(f"{shown(path)}: entry {entry.name!r}: {exc}") from None
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in entry.build(shape).state_dict().items()}
-    declared = {k: shape for k, (shape, _) in _declared_shapes(path).items()}
+        with torch.device("meta"):  # build counts and caps the parameters first
+            expected = {k: tuple(v.shape) for k, v in entry.build(shape).state_dict().items()}
+    except RegistryError as exc:
+        raise WeightsError(f"{shown(path)}: {exc}") from None
+    declared = {k: declared_shape for k, (declared_shape, _) in _declared_shapes(path).items()}
     _compare(path, expected, declared)
 
 
