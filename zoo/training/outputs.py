@@ -50,7 +50,6 @@ class TrainingFacts:
 
 def finish(trainer) -> Dict[str, Any]:
     """Rank 0 evaluates the best weights and writes the outputs; returns the run's summary."""
-
     model, state, stopper = trainer.model, trainer.state, trainer.stopper
     if trainer.best_state is not None:
         model.load_state_dict(trainer.best_state)

@@ -22,6 +22,7 @@ from ..schema import SchemaError
 from ..weights import WEIGHTS_FILE
 from . import checkpoint, distributed, runfolder
 from .logger import RunLogger
+from .loop import Trainer
 from .options import RunOptions
 from .stopping import StopReason
 
@@ -71,8 +72,6 @@ def train(
     Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
     DistributedDataParallel across the ranks; see the README.
     """
-    from .loop import Trainer
-
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta)
     entry = get_entry(name)
     if dataset is not None:
