@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""Start-up and loading latency, and the wall time of `zoo compare`, each in fresh processes.
+"""Start-up and loading latency, and the wall times of `zoo compare` and `zoo report`, in fresh processes.
 
     python scripts/latency.py --reps 5
 
 Each repetition is a new Python process that times, with perf_counter: ``import torch``, then
 ``import zoo``, then ``zoo.load(NAME)`` twice. Then `zoo compare --metric ssim` runs twice as a
-command, first with an empty cache folder (PCA fitted and cached), then with that cache (warm).
+command, first with an empty cache folder (PCA fitted and cached), then with that cache (warm); then
+`zoo report --out DIR` the same way.
 """
 from __future__ import annotations
 
@@ -73,6 +74,16 @@ def main() -> int:
             if out.returncode != 0:
                 sys.exit(out.stderr[-3000:])
             print(f"| zoo compare --metric ssim, {label} | {time.perf_counter() - started:.1f} s |", flush=True)
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+        for label in ("cold PCA cache", "warm PCA cache"):
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "zoo", "report", "--out", out, "--force"], capture_output=True,
+                                  text=True, env=env(ZOO_CACHE_DIR=cache))
+            if done.returncode != 0:
+                sys.exit(done.stderr[-3000:])
+            size = (Path(out) / "index.html").stat().st_size / 2**20
+            print(f"| zoo report, all ten models ({size:.1f} MB page), {label} | {time.perf_counter() - started:.1f} s |",
+                  flush=True)
     return 0
 
 
