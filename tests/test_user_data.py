@@ -280,3 +280,13 @@ def test_a_declared_resize_reads_mixed_sizes(tmp_path, monkeypatch):
         {"version": 1, "datasets": {"mixed": {"path": "sizes", "resize": [6, 5]}}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
     assert zoo.data.dataset_info("mixed").image_shape == (1, 6, 5)
+
+
+def test_data_that_cannot_be_read_is_refused_before_the_run_folder_is_made(tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", "deep-784-2", "--dataset", tmp_path / "missing.npz", "--out", out, "--device", "cpu")
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "does not exist" in result.output
+    np.savez(tmp_path / "bad.npz", x_train=np.full((4, 8, 8), np.nan))
+    result = cli("train", "deep-784-2", "--dataset", tmp_path / "bad.npz", "--out", out, "--device", "cpu")
+    assert result.exit_code == 1 and "NaN or infinite" in result.output
+    assert not out.exists()

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
-from ..data import canonical
+from ..data import canonical, dataset_info
 from ..devices import resolve_device
 from ..errors import UsageError, ZooError, shown
 from ..io import atomic_write_json
@@ -79,6 +79,7 @@ def train(
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise UsageError(f"out must be a folder path, got {out!r}")
     base_device = resolve_device(device)  # refuse a bad device before the run folder is touched
+    dataset_info(entry.dataset)  # and bad data: read (and cached for the trainer) before anything is written
     run_dir = Path(out) if out is not None else Path("runs") / name
     dist_ = distributed.from_env()
     options = RunOptions(device=device, checkpoint_every=checkpoint_every, limit_batches=limit_batches,
