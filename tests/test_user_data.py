@@ -251,6 +251,7 @@ def test_registry_files_layer_and_a_name_defined_twice_names_both(tmp_path, monk
     entry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())["models"]["deep-784-2"]
     for name in ("a", "b"):
         (tmp_path / f"{name}.json").write_text(json.dumps({"version": 1, "models": {"mine": entry}}))
+    monkeypatch.delenv("ZOO_REGISTRY", raising=False)  # zoo --registry sets it for the process: undone after the test
     result = cli("--registry", tmp_path / "a.json", "list", "--format", "json")
     assert result.exit_code == 0 and {"mine", "deep-64"} <= {r["name"] for r in json.loads(result.output)}
     monkeypatch.setenv("ZOO_REGISTRY", os.pathsep.join([str(tmp_path / "a.json"), str(tmp_path / "b.json")]))
