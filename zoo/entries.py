@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from .errors import RegistryError, UnknownModelError, UsageError, shown
-from .models import get_architecture, parse_config
+from .models import get_architecture, parse_config, rbm_stack
 from .recipe import Recipe
 from .schema import SchemaError, from_dict, require, to_dict
 from .sources.idx import DATASETS as BUILTIN_DATASETS
@@ -65,6 +65,11 @@ class Entry:
             raise SchemaError(path, exc.message if isinstance(exc, SchemaError) else str(exc)) from None
         n = sum(p.numel() for p in model.parameters())
         require(n <= MAX_PARAMS, "kwargs", f"the model would have {n:,} parameters, above zoo's cap of {MAX_PARAMS:,}")
+        if self.recipe.pretrain is not None:  # the stage must fit the model it pretrains
+            try:
+                rbm_stack(model)
+            except ValueError as exc:
+                raise SchemaError("recipe.pretrain", f"{exc} ({self.architecture} {json.dumps(self.kwargs, sort_keys=True)})") from None
         return n
 
     @property

@@ -70,6 +70,36 @@ class Scheduler:
 
 
 @dataclass(frozen=True)
+class Pretrain:
+    """Greedy layer-wise pretraining before training: ``rbm`` trains the encoder as a stack of restricted
+    Boltzmann machines with CD-1 (Hinton & Salakhutdinov, Science 2006), each on the codes of the one
+    below, then unrolls the stack into the encoder and its mirror into the decoder. The defaults are
+    the settings of the paper's published code; it fits MLPs of logistic layers (see
+    :func:`zoo.models.rbm_stack`)."""
+
+    type: Literal["rbm"]
+    epochs: int = 50  # per layer
+    batch_size: int = 100
+    lr: float = 0.1  # layers with logistic (binary) hidden units
+    lr_linear: float = 0.001  # a linear code layer (Gaussian hidden units of unit variance)
+    momentum: float = 0.9
+    initial_momentum: float = 0.5  # for the first ``momentum_epochs`` epochs of each layer
+    momentum_epochs: int = 5
+    weight_cost: float = 0.0002  # L2 penalty on the weights
+    init_std: float = 0.1  # weights start as N(0, init_std^2), biases at zero
+
+    def __post_init__(self):
+        for key in ("epochs", "batch_size"):
+            require(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        for key in ("lr", "lr_linear", "init_std"):
+            require(getattr(self, key) > 0, key, f"must be > 0, got {getattr(self, key)}")
+        for key in ("momentum", "initial_momentum"):
+            require(0 <= getattr(self, key) < 1, key, f"must be in [0, 1), got {getattr(self, key)}")
+        require(self.momentum_epochs >= 0, "momentum_epochs", f"must be >= 0, got {self.momentum_epochs}")
+        require(self.weight_cost >= 0, "weight_cost", f"must be >= 0, got {self.weight_cost}")
+
+
+@dataclass(frozen=True)
 class SGDSettings:
     momentum: float = 0.0
     nesterov: bool = False
@@ -127,7 +157,7 @@ OVERRIDE_NAMES = tuple(o.name for o in OVERRIDES)
 
 @dataclass(frozen=True)
 class Recipe:
-    """How an entry is trained; every field but the last four is required in registry.json."""
+    """How an entry is trained; every field but the last five is required in registry.json."""
 
     optimizer: Literal["sgd", "adam", "adamw"]
     lr: float
@@ -139,6 +169,7 @@ class Recipe:
     optimizer_kwargs: Dict[str, Any] = field(default_factory=dict)  # momentum, betas, weight_decay...
     scheduler: Optional[Scheduler] = None
     noise: Optional[Noise] = None  # set for denoising: inputs corrupted, targets clean
+    pretrain: Optional[Pretrain] = None  # a stage before training (RBM pretraining)
     notes: str = ""  # why the recipe is what it is
 
     def __post_init__(self):

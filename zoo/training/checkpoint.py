@@ -5,8 +5,8 @@ new one, never a mix. The previous good state is kept as ``state.prev.safetensor
 file damaged by something else than zoo still leaves one to fall back on.
 
 What a state holds: the model, the optimizer and scheduler, the best weights so far, the
-early-stopping counters, the :class:`TrainState` (position and running totals) and the RNG states
-of every rank. The data order of an epoch is a function of seed and epoch, so nothing else is needed.
+early-stopping counters, the :class:`TrainState` (position and running totals), the RNG states
+of every rank and, with a pretraining stage, its position, RBM and generator. The data order of an epoch is a function of seed and epoch, so nothing else is needed.
 """
 from __future__ import annotations
 
@@ -112,7 +112,10 @@ def capture(trainer) -> Optional[Tuple[Tensors, Dict[str, Any]]]:
         "early_stopping": trainer.stopper.state_dict(),
         "optimizer": optim_info,
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
+        "pretrain": trainer.pretraining.info() if trainer.pretraining is not None else None,
     }
+    if trainer.pretraining is not None:
+        tensors.update(trainer.pretraining.tensors())
     return tensors, info
 
 
@@ -131,6 +134,8 @@ def restore(trainer, tensors: Tensors, info: Dict[str, Any]) -> None:
     if trainer.noise_gen is not None:
         trainer.noise_gen.set_state(tensors[f"{rng}noise"])
     trainer.stopper.load_state_dict(info["early_stopping"])
+    if trainer.pretraining is not None:
+        trainer.pretraining.restore(tensors, info["pretrain"])
     trainer.state = TrainState.from_json({k: info[k] for k in TrainState.__dataclass_fields__})
     s = trainer.state
     if s.stop is StopReason.COMPLETED and s.epoch < trainer.recipe.epochs:

@@ -19,7 +19,10 @@ LOGGER = logging.getLogger("zoo")
 class SilentLogger:
     """Logs nothing: ranks other than 0, and the base of :class:`RunLogger`."""
 
-    def open(self, purge_step: int) -> None:
+    def open(self, purge_step: int, stage: str = "") -> None:
+        pass
+
+    def scalars(self, tag: str, values: List[float], first: int, stage: str = "") -> None:
         pass
 
     def line(self, message: str) -> None:
@@ -50,16 +53,27 @@ class SilentLogger:
 
 
 class RunLogger(SilentLogger):
-    """Rank 0's logger: lines unless ``quiet``, TensorBoard events in ``run_dir/tensorboard``."""
+    """Rank 0's logger: lines unless ``quiet``, TensorBoard events in ``run_dir/tensorboard`` (a stage
+    before training, such as pretraining, in a subfolder of its own, with steps of its own)."""
 
     def __init__(self, run_dir: Path, *, quiet: bool = False, log: Optional[Callable[[str], None]] = None):
         self.run_dir, self.quiet, self.log = Path(run_dir), quiet, log
-        self.writer: Any = None
+        self.writers: Dict[str, Any] = {}
 
-    def open(self, purge_step: int) -> None:
+    @property
+    def writer(self) -> Any:
+        return self.writers.get("")
+
+    def open(self, purge_step: int, stage: str = "") -> None:
+        """Open the events of ``stage`` ("": training); a resumed run drops those at ``purge_step`` and later."""
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge_step or None)
+        if stage not in self.writers:
+            self.writers[stage] = SummaryWriter(str(self.run_dir / "tensorboard" / stage), purge_step=purge_step or None)
+
+    def scalars(self, tag: str, values: List[float], first: int, stage: str = "") -> None:
+        for j, value in enumerate(values):
+            self.writers[stage].add_scalar(tag, value, first + j)
 
     def line(self, message: str) -> None:
         if self.quiet:
@@ -99,5 +113,6 @@ class RunLogger(SilentLogger):
         )
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}

@@ -1,6 +1,6 @@
-"""The training loop, one Trainer for every entry: the model's ``loss`` is the objective, the recipe gives
-optimizer, schedule, early stopping and corruption. Losses stay on the device until read every ``log_every``
-steps; the state saved at checkpoints and epoch ends (:mod:`.checkpoint`) resumes a run bit for bit on CPU."""
+"""The training loop, one Trainer for every entry: the model's ``loss`` is the objective, the recipe gives optimizer,
+schedule, early stopping, corruption and a pretraining stage (:mod:`.pretrain`, run first). Losses stay on the device
+until read every ``log_every`` steps; the state saved at steps and epoch ends (:mod:`.checkpoint`) resumes bit for bit."""
 from __future__ import annotations
 
 import math
@@ -15,7 +15,7 @@ from ..devices import resolve_device
 from ..evaluation.scoring import mean_loss
 from ..noise import corrupt
 from ..registry import Entry
-from . import checkpoint, distributed, setup
+from . import checkpoint, distributed, pretrain, setup
 from .batches import DeviceData
 from .distributed import SINGLE, Dist
 from .interrupt import Interrupt
@@ -47,6 +47,7 @@ class Trainer:
         self.state = checkpoint.TrainState()
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
         self.logger = RunLogger(self.run_dir, quiet=quiet, log=log) if dist.is_main else SilentLogger()
+        self.pretraining = pretrain.stage(self)  # None without one
 
     def fit(self, resume: Optional[Tuple[Dict[str, torch.Tensor], Dict[str, Any]]] = None) -> Dict[str, Any]:
         """Train until the recipe's epochs run out or early stopping fires; returns the summary."""
@@ -56,10 +57,10 @@ class Trainer:
         else:
             self.save_state()  # a kill before the first checkpoint still leaves something to resume
         s, data, every = self.state, self.data, self.options.checkpoint_every
-        # DDP and compile after the restore, so that every rank starts from the same weights
-        self.step_module = setup.wrap_step(self.step_module, self.device, self.dist, self.options.compile)
         self.logger.open(purge_step=s.global_step)
         with self.logger, Interrupt(enabled=not self.dist.enabled) as ctrl_c:
+            pretrain.run(self, ctrl_c)  # every rank alike; DDP and compile after it and the restore: same weights
+            self.step_module = setup.wrap_step(self.step_module, self.device, self.dist, self.options.compile)
             while s.stop is None:
                 order, last = data.order(s.epoch), data.steps_per_epoch
                 bar = self.logger.bar(last, s.step_in_epoch, f"{self.entry.name} epoch {s.epoch + 1}/{self.recipe.epochs}")
@@ -131,10 +132,8 @@ class Trainer:
         self.logger.epoch(record, self.recipe.epochs, improved, lambda: preview_grid(self.model, self.data.preview, self.recipe))
         if self.scheduler is not None and not self.per_step_schedule:
             self.scheduler.step()
-        if self.stopper.should_stop:
-            s.stop = StopReason.EARLY_STOPPING
-        elif s.epoch >= self.recipe.epochs:
-            s.stop = StopReason.COMPLETED
+        done = s.epoch >= self.recipe.epochs
+        s.stop = StopReason.EARLY_STOPPING if self.stopper.should_stop else (StopReason.COMPLETED if done else None)
         if s.stop:
             self.logger.line(f"stopped: {self.stopper.describe(s.stop, self.recipe.epochs)}")
         self.save_state()
