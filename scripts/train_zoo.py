@@ -28,13 +28,12 @@ from zoo.reporting.cards import SHIPPED_FILES, refresh_readme, write_card, write
 
 def set_aside_if_stale(name: str, run: Path) -> None:
     """A run trained with another entry than registry.json's is moved aside (not deleted)."""
-    from zoo.state import has_state, load_state
-
     from zoo.registry import parse_entry
+    from zoo.training.checkpoint import has_state, read_state
 
     if not has_state(run):
         return
-    _, info = load_state(run)
+    _, info = read_state(run, warn=print)
     if parse_entry(name, info["entry"]) != zoo.get_entry(name):
         aside = run.with_name(f"{run.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
         run.rename(aside)

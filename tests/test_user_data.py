@@ -257,6 +257,9 @@ def test_registry_files_layer_and_a_name_defined_twice_names_both(tmp_path, monk
     monkeypatch.setenv("ZOO_REGISTRY", os.pathsep.join([str(tmp_path / "a.json"), str(tmp_path / "b.json")]))
     out = one_line(cli("list"), 2)
     assert "'mine' is defined twice" in out and "a.json" in out and "b.json" in out
+    monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "a.json"))  # the same file again with --registry: once
+    assert cli("--registry", tmp_path / ".." / tmp_path.name / "a.json", "list").exit_code == 0
+    monkeypatch.setenv("ZOO_REGISTRY", os.pathsep.join([str(tmp_path / "a.json"), str(tmp_path / "b.json")]))
     (tmp_path / "a.json").write_text(json.dumps({"version": 1, "models": {"deep-64": entry}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "a.json"))
     assert "registry.json" in one_line(cli("list"), 2)

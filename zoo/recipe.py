@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
-from .schema import from_dict, require, to_dict
+from .schema import SchemaError, from_dict, require, to_dict
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
 
@@ -78,7 +78,7 @@ class Pretrain:
     :func:`zoo.models.rbm_stack`)."""
 
     type: Literal["rbm"]
-    epochs: int = 50  # per layer
+    epochs: int = 50  # per layer; 0 skips the stage (the ablation: the same training from a random start)
     batch_size: int = 100
     lr: float = 0.1  # layers with logistic (binary) hidden units
     lr_linear: float = 0.001  # a linear code layer (Gaussian hidden units of unit variance)
@@ -89,8 +89,8 @@ class Pretrain:
     init_std: float = 0.1  # weights start as N(0, init_std^2), biases at zero
 
     def __post_init__(self):
-        for key in ("epochs", "batch_size"):
-            require(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        require(self.epochs >= 0, "epochs", f"must be >= 0, got {self.epochs}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         for key in ("lr", "lr_linear", "init_std"):
             require(getattr(self, key) > 0, key, f"must be > 0, got {getattr(self, key)}")
         for key in ("momentum", "initial_momentum"):
@@ -151,6 +151,8 @@ OVERRIDES: Tuple[Override, ...] = (
     Override("seed", ("seed",), int, 0, False, "Seed for weights, data order and noise.", MAX_SEED),
     Override("patience", ("early_stopping", "patience"), int, 1, False, "Early-stopping patience in epochs."),
     Override("min_delta", ("early_stopping", "min_delta"), float, 0, False, "Smallest validation-loss drop that counts."),
+    Override("pretrain_epochs", ("pretrain", "epochs"), int, 0, False,
+             "Epochs per layer of the recipe's pretraining stage (0: none, training starts from random weights)."),
 )
 OVERRIDE_NAMES = tuple(o.name for o in OVERRIDES)
 
@@ -191,6 +193,8 @@ class Recipe:
                 continue
             if key in by_name and len(by_name[key].path) > 1:
                 outer, inner = by_name[key].path
+                if data[outer] is None:
+                    raise SchemaError(key, f"this recipe has no {outer} stage to set {inner} of")
                 data[outer] = {**data[outer], inner: value}
             elif isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
@@ -199,9 +203,10 @@ class Recipe:
         return from_dict(Recipe, data)
 
     def value(self, override: str) -> Any:
-        """The recipe's current value of an override (``"patience"`` reads early_stopping.patience)."""
+        """The recipe's current value of an override (``"patience"`` reads early_stopping.patience; None
+        for ``pretrain_epochs`` of a recipe without a pretraining stage)."""
         (o,) = [o for o in OVERRIDES if o.name == override]
         node: Any = self
         for part in o.path:
-            node = getattr(node, part)
+            node = getattr(node, part, None)  # None: the recipe has no such stage
         return node

@@ -128,7 +128,11 @@ def builtin_registry_path() -> Path:
 
 def user_registry_paths() -> List[Path]:
     """The files of $ZOO_REGISTRY (os.pathsep-separated; ``zoo --registry`` adds to it), in order."""
-    return [Path(p) for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p.strip()]
+    files: List[Path] = []
+    for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep):
+        if p.strip() and Path(p).resolve() not in [f.resolve() for f in files]:  # a file named twice counts once
+            files.append(Path(p))
+    return files
 
 
 _CACHE: Dict[tuple, Registry] = {}

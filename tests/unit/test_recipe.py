@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 import zoo
 from zoo.cli import main
 from zoo.recipe import OVERRIDES, Recipe
-from zoo.schema import from_dict
+from zoo.schema import SchemaError, from_dict
 from zoo.training.setup import make_optimizer, make_scheduler
 
 BASE = {"optimizer": "adam", "lr": 0.01, "batch_size": 8, "epochs": 4, "loss": "mse",
@@ -54,9 +55,24 @@ def test_step_schedule_decays_once_an_epoch_and_cosine_every_step():
 def test_one_overrides_table_feeds_the_cli_the_python_api_and_replace():
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
     keywords = inspect.signature(zoo.train).parameters
-    r = recipe()
+    r = recipe(pretrain={"type": "rbm"})
     for o in OVERRIDES:
         assert o.flag in help_text and o.name in keywords, o.name
         value = 3 if o.type is int else 0.25
         assert r.replace(**{o.name: value}).value(o.name) == value
     assert r.replace(patience=None) == r  # None keeps the recipe's value
+
+
+def test_a_pretraining_override_needs_a_recipe_with_the_stage():
+    plain = recipe()
+    assert plain.value("pretrain_epochs") is None
+    with pytest.raises(SchemaError, match="pretrain_epochs: this recipe has no pretrain stage"):
+        plain.replace(pretrain_epochs=2)
+    staged = recipe(pretrain={"type": "rbm"})
+    assert staged.pretrain.epochs == 50 and staged.pretrain.lr == 0.1 and staged.pretrain.lr_linear == 0.001
+    assert staged.replace(pretrain_epochs=0).pretrain.epochs == 0  # the ablation
+    for bad, words in [({"type": "rbm", "epochs": -1}, "epochs: must be >= 0"),
+                       ({"type": "rbm", "momentum": 1.0}, "momentum: must be in [0, 1)"),
+                       ({"type": "dbn"}, "type"), ({"type": "rbm", "lr_linear": 0}, "lr_linear: must be > 0")]:
+        with pytest.raises(SchemaError, match=re.escape(words)):
+            recipe(pretrain=bad)

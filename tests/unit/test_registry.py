@@ -58,7 +58,7 @@ def test_shipped_registry_is_valid_and_complete():
         (lambda e: e["kwargs"].update(hidden=[128, -4]), "kwargs.hidden[1]", "width must be"),
         (lambda e: e["kwargs"].update(hidden="128"), "kwargs.hidden", "expected a list of an integer"),
         (lambda e: e["kwargs"].update(activation="rleu"), "kwargs.activation", "Did you mean 'relu'"),
-        (lambda e: e["kwargs"].update(dropout=0.1), "kwargs.dropout", "unknown key"),
+        (lambda e: e["kwargs"].update(dropuot=0.1), "kwargs.dropuot", "unknown key"),
         (lambda e: e.update(description=""), "description", "must not be empty"),
         (lambda e: e.update({"a\nb": 1}), '"a\\nb"', "unknown key"),  # found by hypothesis: stays one line
         (lambda e: e["recipe"]["optimizer_kwargs"].update({"x.y": 1}), 'optimizer_kwargs."x.y"', "unknown key"),
@@ -101,7 +101,7 @@ def test_entry_names_cannot_be_paths(bad):
 def test_list_models_wildcards_and_natural_sort():
     assert zoo.list_models("deep-*") == ["deep-64", "deep-784-2", "deep-784-32"]
     assert zoo.list_models("*-32") == ["conv-32", "deep-784-32"]
-    assert zoo.list_models(["vae*", "hinton*"]) == ["hinton-30", "vae-16"]
+    assert zoo.list_models(["vae*", "hinton*"]) == ["hinton-30", "hinton-30-rbm", "vae-16"]
     assert zoo.list_models("nothing*") == []
     assert sorted(["a-10", "a-9", "a-100"], key=natural_key) == ["a-9", "a-10", "a-100"]
 

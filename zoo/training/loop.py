@@ -53,7 +53,8 @@ class Trainer:
         """Train until the recipe's epochs run out or early stopping fires; returns the summary."""
         if resume is not None:
             checkpoint.restore(self, *resume)
-            self.logger.line(f"resuming {self.entry.name} at epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}")
+            where = pretrain.where(self) or f"epoch {self.state.epoch + 1}, step {self.state.step_in_epoch}"
+            self.logger.line(f"resuming {self.entry.name} at {where}")
         else:
             self.save_state()  # a kill before the first checkpoint still leaves something to resume
         s, data, every = self.state, self.data, self.options.checkpoint_every

@@ -33,19 +33,25 @@ class TrainingFacts:
     device: str
     train_seconds: float
     data_sha256: Dict[str, str]
+    pretrain_seconds: Optional[float] = None  # a recipe with a pretraining stage: its time (not in train_seconds)
 
     def header(self) -> Dict[str, Any]:
-        """The fields as ``save_weights`` extras (``zoo.<key>`` in the weights header)."""
-        return {HEADER_NAMES.get(k, k): v for k, v in asdict(self).items()}
+        """The fields as ``save_weights`` extras (``zoo.<key>`` in the weights header); optional ones only if set."""
+        return {HEADER_NAMES.get(k, k): v for k, v in asdict(self).items() if v is not None or k not in OPTIONAL}
 
     @classmethod
     def from_header(cls, metadata: Dict[str, str]) -> Dict[str, Any]:
-        """The fields a weights header holds (absent ones as None): a card's ``training`` block."""
+        """The fields a weights header holds (absent ones as None, absent optional ones left out): a card's
+        ``training`` block."""
         out = {}
         for f in fields(cls):
             raw = metadata.get(f"zoo.{HEADER_NAMES.get(f.name, f.name)}")
-            out[f.name] = json.loads(raw) if raw is not None else None
+            if raw is not None or f.name not in OPTIONAL:
+                out[f.name] = json.loads(raw) if raw is not None else None
         return out
+
+
+OPTIONAL = ("pretrain_seconds",)
 
 
 def finish(trainer) -> Dict[str, Any]:
@@ -61,6 +67,7 @@ def finish(trainer) -> Dict[str, Any]:
         device=str(trainer.device),
         train_seconds=state.train_seconds,
         data_sha256=checksums(trainer.entry.dataset),
+        pretrain_seconds=trainer.pretraining.state.seconds if trainer.pretraining is not None else None,
     )
     data, recipe = trainer.data, trainer.recipe
     summary = {
@@ -78,6 +85,7 @@ def finish(trainer) -> Dict[str, Any]:
         "compile": trainer.options.compile,
         "optimizer_impl": optimizer_kind(trainer.optimizer),
         "history": state.history,
+        "pretrain": trainer.pretraining.summary() if trainer.pretraining is not None else None,
         "zoo_version": __version__,
         "torch_version": torch.__version__,
     }

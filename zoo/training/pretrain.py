@@ -151,10 +151,12 @@ class RBMPretraining:
                 t.logger.line(f"pretraining done in {s.seconds:.1f}s: {len(self.stack)} RBMs unrolled into the autoencoder")
         t.save_state()
 
-    def _interrupted(self) -> None:
+    def where(self) -> str:
         s = self.state
-        raise KeyboardInterrupt(f"interrupted in pretraining (layer {s.layer + 1}, epoch {s.epoch + 1}, step "
-                                f"{s.step_in_epoch}); the state is saved: continue with --resume")
+        return f"pretraining layer {s.layer + 1}/{len(self.stack)}, epoch {s.epoch + 1}, step {s.step_in_epoch}"
+
+    def _interrupted(self) -> None:
+        raise KeyboardInterrupt(f"interrupted in {self.where()}; the state is saved: continue with --resume")
 
     # ------------------------------------------------------------------ state file
     def tensors(self) -> Dict[str, torch.Tensor]:
@@ -184,11 +186,18 @@ class RBMPretraining:
 
 
 def stage(trainer) -> Optional[RBMPretraining]:
-    """The pretraining stage of ``trainer``'s recipe, or None."""
-    return RBMPretraining(trainer) if trainer.recipe.pretrain is not None else None
+    """The pretraining stage of ``trainer``'s recipe, or None (none, or one of 0 epochs)."""
+    spec = trainer.recipe.pretrain
+    return RBMPretraining(trainer) if spec is not None and spec.epochs > 0 else None
 
 
 def run(trainer, ctrl_c) -> None:
     """Run what is left of ``trainer``'s pretraining stage (nothing without one)."""
     if trainer.pretraining is not None:
         trainer.pretraining.run(ctrl_c)
+
+
+def where(trainer) -> Optional[str]:
+    """Where ``trainer`` is in its pretraining stage, or None when it has none left to run."""
+    stage_ = trainer.pretraining
+    return stage_.where() if stage_ is not None and not stage_.done else None

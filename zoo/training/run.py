@@ -36,6 +36,7 @@ def train(
     seed: Optional[int] = None,
     patience: Optional[int] = None,
     min_delta: Optional[float] = None,
+    pretrain_epochs: Optional[int] = None,
     device: str = "auto",
     out: Union[str, Path, None] = None,
     resume: bool = False,
@@ -54,6 +55,8 @@ def train(
     Args:
         name: a registry name, e.g. ``"deep-784-32"``.
         epochs, batch_size, lr, seed, patience, min_delta: override the entry's recipe.
+        pretrain_epochs: epochs per layer of the recipe's pretraining stage; 0 skips it (an entry
+            without such a stage refuses it).
         device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         out: the run folder (default ``runs/<name>``).
         resume: continue the run saved in ``out`` (a folder without state starts from the beginning).
@@ -72,7 +75,8 @@ def train(
     Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
     DistributedDataParallel across the ranks; see the README.
     """
-    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta)
+    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta,
+                     pretrain_epochs=pretrain_epochs)
     entry = get_entry(name)
     if dataset is not None:
         entry = entry.with_dataset(canonical(dataset))
