@@ -4,6 +4,9 @@
     python scripts/train_zoo.py                      # every registry entry, recipe as in registry.json
     python scripts/train_zoo.py deep-64 vae-16       # only these
     python scripts/train_zoo.py --cards-only         # re-measure cards and README from weights/ as it is
+    python scripts/train_zoo.py --restamp hinton-30-rbm  # after editing only description, notes or
+                                                         # reference_recipe or ablation: write the entry into its weights,
+                                                         # then re-measure its card
 
 Each entry trains into RUNS/<name> (default runs/) and resumes there if interrupted; a finished run
 is reused, so running this again only re-measures. The best weights and figures are then copied into
@@ -40,19 +43,47 @@ def set_aside_if_stale(name: str, run: Path) -> None:
         print(f"{name}: registry.json changed since {run} was trained; moved it to {aside} and training afresh")
 
 
+DOCUMENTATION = ("description", "reference_recipe", "ablation")  # and recipe.notes: what does not change a trajectory
+
+
+def restamp(name: str, folder: Path) -> None:
+    """Write registry.json's entry into the header of ``folder``'s weights (the tensors and every other
+    header field kept), refusing when anything but documentation differs from the entry it was trained by."""
+    from zoo.io import CHECKSUM_KEY, HEADER_CHECKSUM_KEY, atomic_save_safetensors, read_verified_safetensors
+    from zoo.registry import parse_entry
+    from zoo.weights import WEIGHTS_FILE, read_metadata
+
+    path = folder / WEIGHTS_FILE
+    meta = read_metadata(path)
+    tensors, _ = read_verified_safetensors(path)
+    old, new = parse_entry(name, json.loads(meta["zoo.entry"])).to_dict(), zoo.get_entry(name).to_dict()
+    for data in (old, new):
+        for key in DOCUMENTATION:
+            data.pop(key, None)
+        data["recipe"].pop("notes", None)
+    if old != new:
+        raise SystemExit(f"{name}: registry.json changed more than its documentation since {path} was trained; retrain it")
+    kept = {k: v for k, v in meta.items() if k not in (CHECKSUM_KEY, HEADER_CHECKSUM_KEY)}
+    atomic_save_safetensors(path, tensors, {**kept, "zoo.entry": zoo.get_entry(name).to_json()})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="registry names (default: all)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs", help="where runs train (default: runs/)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cards-only", action="store_true", help="do not train; re-measure weights/ as it is")
+    parser.add_argument("--restamp", action="store_true",
+                        help="do not train; write each named entry (changed only in its documentation) into its weights")
     args = parser.parse_args()
     names = args.names or zoo.list_models()
     weights = REPO / "weights"
     for name in names:
         zoo.get_entry(name)  # unknown names fail before anything runs
     for name in names:
-        if not args.cards_only:
+        if args.restamp:
+            restamp(name, weights / name)
+        elif not args.cards_only:
             set_aside_if_stale(name, args.runs / name)
             started = time.time()
             summary = zoo.train(name, out=args.runs / name, resume=True, device=args.device, quiet=True)

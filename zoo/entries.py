@@ -39,6 +39,7 @@ class Entry:
     params: Optional[int] = None  # parameter count; the tests hold the code to it
     reference: str = ""  # the reference system the entry comes from, if any
     reference_recipe: Optional[Dict[str, Any]] = None  # the recipe before tuning, and what it reached
+    ablation: Optional[Dict[str, Any]] = None  # a variant measured beside it (command, result), e.g. no pretraining
     name: str = field(default="", init=False, compare=False)
 
     def __post_init__(self):

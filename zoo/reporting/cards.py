@@ -67,6 +67,7 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
         "data_sha256": checksums(entry["dataset"]),
         "recipe": entry["recipe"],
         "reference_recipe": entry.get("reference_recipe"),
+        "ablation": entry.get("ablation"),
         "training": {**facts, "zoo_version": meta.get("zoo.version")},
         "test": metrics,
         "check": {"limit": CHECK_LIMIT, **{r["task"]: {m: r[m] for m in ALL_METRICS} for r in check_rows}},
@@ -100,9 +101,14 @@ def card_markdown(card: Dict[str, Any]) -> str:
     ]
     if card.get("reference_recipe"):
         lines.append(f"- Reference system's recipe (before tuning): {json.dumps(card['reference_recipe'])}")
+    ablation = card.get("ablation") or {}
+    if "squared_error_per_image" in ablation:
+        lines.append(f"- Ablation, {ablation['what']} (`{ablation['command']}`): {ablation['squared_error_per_image']:.2f} "
+                     f"squared error per test image after {_time(ablation['training'])}. {ablation.get('result', '')}".rstrip())
     seconds = t["train_seconds"] or 0
+    pretrained = f"RBM pretraining for {t['pretrain_seconds']:.0f} s, then " if t.get("pretrain_seconds") else ""
     lines += [
-        f"- Trained: {t['epochs_run']} epochs on {t['device']} in {seconds:.0f} s; best validation loss "
+        f"- Trained: {pretrained}{t['epochs_run']} epochs on {t['device']} in {seconds:.0f} s; best validation loss "
         f"{t['best_val_loss']:.6f} at epoch {t['best_epoch']}; stopped: {t['stop_reason']}",
         f"- Reproduce: `{card['reproduce']}`",
         "",
@@ -147,16 +153,53 @@ def results_table(cards: List[Dict[str, Any]]) -> str:
             lines.append(
                 f"| [`{label}`](weights/{card['name']}/README.md) | {card['dataset']} | {card['latent_dim']} | "
                 f"{m['mse']:.5f} | {p['mse']:.5f} | {m['psnr']:.2f} | {p['psnr']:.2f} | {m['ssim']:.4f} | "
-                f"{p['ssim']:.4f} | {m['bce']:.4f} | {t['epochs_run']} | {t['train_seconds']:.0f} s {t['device']} |"
+                f"{p['ssim']:.4f} | {m['bce']:.4f} | {t['epochs_run']} | {total_seconds(t):.0f} s {t['device']} |"
             )
     lines += ["", "`denoising: noisy input` scores Gaussian-corrupted test images (std 0.5) against the clean ones, "
               "beside PCA applied to the same corrupted images. Times are training-loop seconds on the "
-              "device named.", "", "The first 16 test images, each model's reconstructions below them (upscaled "
+              "device named (pretraining included).", "",
+              "The first 16 test images, each model's reconstructions below them (upscaled "
               f"{FIGURE_SCALE}x without blur; `zoo report` shows every figure of every model):", ""]
     for card in cards:
         caption = ("originals, their noisy inputs (std 0.5) and the reconstructions" if "denoising" in card["test"]
                    else "originals (top two rows) and reconstructions (bottom two rows)")
         lines += [f"**{card['name']}**: {caption}", "", f"![{card['name']}: {caption}]({FIGURES_DIR}/{card['name']}.png)", ""]
+    return "\n".join(lines).rstrip()
+
+
+def total_seconds(training: Dict[str, Any]) -> float:
+    """Training-loop seconds, a pretraining stage's included."""
+    return (training.get("train_seconds") or 0) + (training.get("pretrain_seconds") or 0)
+
+
+def _time(training: Dict[str, Any]) -> str:
+    if training.get("pretrain_seconds"):
+        return (f"{training['pretrain_seconds']:.0f} s RBM pretraining + {training['train_seconds']:.0f} s "
+                f"({training['epochs_run']} epochs), {training['device']}")
+    return f"{training['train_seconds']:.0f} s ({training['epochs_run']} epochs), {training['device']}"
+
+
+def paper_table(cards: List[Dict[str, Any]]) -> str:
+    """The README's comparison with published results: each model with a published counterpart (same
+    data set and code size) by squared error per test image, its ablation when its entry's
+    ``ablation`` measured one, PCA as zoo measures it, and the published numbers."""
+    lines = []
+    for key, paper in PUBLISHED.items():
+        mine = [c for c in cards if (c["dataset"], c["latent_dim"]) == key and "squared_error_per_image" in c]
+        if not mine:
+            continue
+        lines += ["| model | data, code | squared error per test image | training time |", "| --- | --- | ---: | --- |",
+                  f"| {paper['source']}: {paper['what']} | {key[0]}, {key[1]} | {paper['model']:.2f} | (published) |",
+                  f"| {paper['source']}: PCA | {key[0]}, {key[1]} | {paper['pca']:.2f} | (published) |",
+                  f"| zoo's PCA-{key[1]} | {key[0]}, {key[1]} | {mine[0]['squared_error_per_image']['pca']:.2f} | |"]
+        for card in mine:
+            lines.append(f"| [`{card['name']}`](weights/{card['name']}/README.md): {card['description']} | "
+                         f"{key[0]}, {key[1]} | {card['squared_error_per_image']['model']:.2f} | {_time(card['training'])} |")
+            ablation = card.get("ablation") or {}
+            if "squared_error_per_image" in ablation:
+                lines.append(f"| `{card['name']}` ablation: {ablation['what']} (`{ablation['command']}`) | {key[0]}, {key[1]} "
+                             f"| {ablation['squared_error_per_image']:.2f} | {_time(ablation['training'])} |")
+        lines.append("")
     return "\n".join(lines).rstrip()
 
 
@@ -172,7 +215,14 @@ def write_readme_figures(repo: Path, names: List[str]) -> None:
         atomic_write_bytes(repo / FIGURES_DIR / f"{name}.png", buffer.getvalue())
 
 
+PAPER_START, PAPER_END = "<!-- paper:start -->", "<!-- paper:end -->"
+
+
 def refresh_readme(readme: Path, cards: List[Dict[str, Any]]) -> None:
+    """Rewrite the README's generated parts: the results table and the comparison with published results."""
     text = readme.read_text(encoding="utf-8")
-    start, end = text.index(RESULTS_START) + len(RESULTS_START), text.index(RESULTS_END)
-    atomic_write_text(readme, text[:start] + "\n" + results_table(cards) + "\n" + text[end:])
+    parts = (((RESULTS_START, RESULTS_END), results_table(cards)), ((PAPER_START, PAPER_END), paper_table(cards)))
+    for (first, last), table in parts:
+        start, end = text.index(first) + len(first), text.index(last)
+        text = text[:start] + "\n" + table + "\n" + text[end:]
+    atomic_write_text(readme, text)
