@@ -74,3 +74,20 @@ def kill_tree(pid: int) -> List[int]:
         assert time.time() < deadline, "killed processes did not go away"
         time.sleep(0.01)
     return victims
+
+
+def crash_after_save(monkeypatch, n: int, exc: type = KeyboardInterrupt) -> Callable[[], None]:
+    """Make ``Trainer.save_state`` raise ``exc`` right after its ``n``-th write from now (a crash just after
+    a checkpoint); returns the function that puts the real one back."""
+    from zoo.training import Trainer
+
+    original, calls = Trainer.save_state, {"n": 0}
+
+    def save_then_crash(self):
+        original(self)
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise exc()
+
+    monkeypatch.setattr(Trainer, "save_state", save_then_crash)
+    return lambda: monkeypatch.setattr(Trainer, "save_state", original)

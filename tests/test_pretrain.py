@@ -10,14 +10,15 @@ import sys
 
 import pytest
 import torch
+from killing import crash_after_save
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 import zoo
 from zoo.data import load_dataset, to_float
 from zoo.models import RBM, rbm_stack
-from zoo.models.mlp import MLPAutoencoder
 from zoo.models.configs import MLPConfig
+from zoo.models.mlp import MLPAutoencoder
 from zoo.training import RunOptions, Trainer
 from zoo.training.interrupt import Interrupt
 
@@ -77,7 +78,7 @@ def test_pretraining_unrolls_a_stack_that_reconstructs_far_better_than_random_we
     enc, dec = trainer.model.encoder, trainer.model.decoder
     assert torch.equal(enc[0].weight, dec[2].weight.T) and torch.equal(enc[2].weight, dec[0].weight.T)
     summary = trainer.pretraining.summary()
-    assert [(l["sizes"], l["linear"]) for l in summary["layers"]] == [("784-64", False), ("64-8", True)]
+    assert [(x["sizes"], x["linear"]) for x in summary["layers"]] == [("784-64", False), ("64-8", True)]
     assert len(summary["history"]) == 4 and summary["seconds"] > 0
     assert val_error() < 0.6 * random_init  # before any fine-tuning
 
@@ -106,19 +107,10 @@ class Crash(Exception):
 def test_a_crash_inside_pretraining_then_resume_is_bitwise_exact(tiny, tmp_path, monkeypatch, crash_at):
     """Saves: initial, step 4, end of layer-1 epoch 1 (step 6), step 8, step 12 (layer 1 done), step 16..."""
     zoo.train("tiny", out=tmp_path / "straight", **OPTIONS)
-    saves = {"n": 0}
-    original = Trainer.save_state
-
-    def crashing_save(self):
-        original(self)
-        saves["n"] += 1
-        if saves["n"] == crash_at:
-            raise Crash()
-
-    monkeypatch.setattr(Trainer, "save_state", crashing_save)
+    restore = crash_after_save(monkeypatch, crash_at, Crash)
     with pytest.raises(Crash):
         zoo.train("tiny", out=tmp_path / "crashed", **OPTIONS)
-    monkeypatch.setattr(Trainer, "save_state", original)
+    restore()
     with safe_open(str(tmp_path / "crashed" / "state.safetensors"), framework="pt") as f:
         info = json.loads(f.metadata()["zoo.state"])
     assert info["epoch"] == 0 and info["pretrain"]["step_in_epoch"] in (2, 4)  # inside a pretraining epoch
@@ -197,7 +189,8 @@ def test_rbm_stack_reads_the_paper_network_bottom_first():
     assert [layer.sizes for layer in stack] == ["784-1000", "1000-500", "500-250", "250-30"]
     assert [layer.linear for layer in stack] == [False, False, False, True]
     assert stack[0].decoder is model.decoder[6] and stack[3].decoder is model.decoder[0]
-    logistic_code = MLPAutoencoder(MLPConfig(latent_dim=8, hidden=[64], activation="sigmoid", latent_activation="sigmoid"), (1, 28, 28))
+    config = MLPConfig(latent_dim=8, hidden=[64], activation="sigmoid", latent_activation="sigmoid")
+    logistic_code = MLPAutoencoder(config, (1, 28, 28))
     assert [layer.linear for layer in rbm_stack(logistic_code)] == [False, False]
 
 

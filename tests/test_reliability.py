@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from killing import crash_after_save
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -22,7 +23,6 @@ import zoo
 import zoo.paths
 from zoo.cli import main
 from zoo.errors import TrainingError
-from zoo.training import Trainer
 
 OPTIONS = dict(epochs=2, limit_batches=6, checkpoint_every=2, device="cpu", quiet=True)
 
@@ -48,19 +48,10 @@ def flip_byte(path: Path, offset: int = -64) -> None:
 def crashed(tmp_path, monkeypatch):
     """A deep-784-32 run that crashed right after its 4th state write (epoch 1, step 4 of 6)."""
     zoo.train("deep-784-32", out=tmp_path / "straight", **OPTIONS)
-    calls = {"n": 0}
-    original = Trainer.save_state
-
-    def crash_after_fourth(self):
-        original(self)
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "save_state", crash_after_fourth)
+    restore = crash_after_save(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         zoo.train("deep-784-32", out=tmp_path / "run", **OPTIONS)
-    monkeypatch.setattr(Trainer, "save_state", original)
+    restore()
     return tmp_path
 
 

@@ -70,7 +70,8 @@ class Entry:
             try:
                 rbm_stack(model)
             except ValueError as exc:
-                raise SchemaError("recipe.pretrain", f"{exc} ({self.architecture} {json.dumps(self.kwargs, sort_keys=True)})") from None
+                kwargs = json.dumps(self.kwargs, sort_keys=True)
+                raise SchemaError("recipe.pretrain", f"{exc} ({self.architecture} {kwargs})") from None
         return n
 
     @property

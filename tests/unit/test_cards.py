@@ -11,8 +11,9 @@ def card(name, *, pretrain_seconds=None, ablation=None, latent_dim=30, squared=2
     c = {"name": name, "description": f"{name} model.", "architecture": "mlp", "kwargs": {"hidden": [8]},
          "params": 100, "latent_dim": latent_dim, "dataset": "mnist", "recipe": {"notes": "why"},
          "reference_recipe": None, "ablation": ablation,
-         "training": {"epochs_run": 50, "train_seconds": 400.4, "device": "cpu", "best_val_loss": 0.07, "best_epoch": 49,
-                      "stop_reason": "completed 50 epochs", **({"pretrain_seconds": pretrain_seconds} if pretrain_seconds else {})},
+         "training": {"epochs_run": 50, "train_seconds": 400.4, "device": "cpu", "best_val_loss": 0.07,
+                      "best_epoch": 49, "stop_reason": "completed 50 epochs",
+                      **({"pretrain_seconds": pretrain_seconds} if pretrain_seconds else {})},
          "test": {"reconstruction": {"model": METRICS, "pca": PCA}}, "reproduce": f"zoo train {name}"}
     if latent_dim == 30:
         c["squared_error_per_image"] = {"model": squared, "pca": 13.866}

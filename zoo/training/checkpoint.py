@@ -6,7 +6,8 @@ file damaged by something else than zoo still leaves one to fall back on.
 
 What a state holds: the model, the optimizer and scheduler, the best weights so far, the
 early-stopping counters, the :class:`TrainState` (position and running totals), the RNG states
-of every rank and, with a pretraining stage, its position, RBM and generator. The data order of an epoch is a function of seed and epoch, so nothing else is needed.
+of every rank and, with a pretraining stage, its position, RBM and generator. The data order of an
+epoch is a function of seed and epoch, so nothing else is needed.
 """
 from __future__ import annotations
 
