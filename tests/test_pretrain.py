@@ -160,8 +160,6 @@ BAD_KWARGS = {
     "relu": ("mlp", {"hidden": [64], "latent_dim": 8, "activation": "relu"}, "the encoder has ReLU after layer 1"),
     "bounded-code": ("mlp", {"hidden": [64], "latent_dim": 8, "activation": "sigmoid", "latent_activation": "relu"},
                      "the encoder has ReLU after layer 2"),
-    "dropout": ("mlp", {"hidden": [64], "latent_dim": 8, "activation": "sigmoid", "dropout": 0.1},
-                "the encoder has Dropout after layer 1"),
     "conv": ("conv", {"latent_dim": 8}, "the encoder has Conv2d first"),
     "hand-written": ("custom-mlp", {"hidden": [64], "latent_dim": 8}, "the encoder has Linear first"),
 }

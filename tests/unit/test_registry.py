@@ -58,7 +58,7 @@ def test_shipped_registry_is_valid_and_complete():
         (lambda e: e["kwargs"].update(hidden=[128, -4]), "kwargs.hidden[1]", "width must be"),
         (lambda e: e["kwargs"].update(hidden="128"), "kwargs.hidden", "expected a list of an integer"),
         (lambda e: e["kwargs"].update(activation="rleu"), "kwargs.activation", "Did you mean 'relu'"),
-        (lambda e: e["kwargs"].update(dropuot=0.1), "kwargs.dropuot", "unknown key"),
+        (lambda e: e["kwargs"].update(dropout=0.1), "kwargs.dropout", "unknown key"),
         (lambda e: e.update(description=""), "description", "must not be empty"),
         (lambda e: e.update({"a\nb": 1}), '"a\\nb"', "unknown key"),  # found by hypothesis: stays one line
         (lambda e: e["recipe"]["optimizer_kwargs"].update({"x.y": 1}), 'optimizer_kwargs."x.y"', "unknown key"),

@@ -34,13 +34,11 @@ class MLPConfig:
     hidden: List[int] = field(default_factory=list)  # encoder widths; the decoder mirrors them
     activation: str = "relu"  # between hidden layers
     latent_activation: Optional[str] = None  # None: an unbounded (linear) code
-    dropout: float = 0.0  # after every hidden activation while training (not the code, not the output)
 
     def __post_init__(self):
         _check_widths(self.hidden, self.latent_dim)
         _check_activation("activation", self.activation)
         _check_activation("latent_activation", self.latent_activation)
-        require(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
 
 
 @dataclass(frozen=True)

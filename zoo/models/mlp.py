@@ -14,25 +14,21 @@ Factory = Callable[[], nn.Module]
 
 
 def stack_layers(widths: List[int], linear: Callable[[int, int], nn.Module], act: Factory,
-                 last_act: Optional[Factory], dropout: float = 0.0) -> nn.Sequential:
-    """``linear`` layers through ``widths``, ``act()`` between them (then dropout, if any) and
-    ``last_act()`` (if any) at the end."""
+                 last_act: Optional[Factory]) -> nn.Sequential:
+    """``linear`` layers through ``widths``, ``act()`` between them and ``last_act()`` (if any) at the end."""
     layers: List[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(linear(n_in, n_out))
-        last = i == len(widths) - 2
-        make = last_act if last else act
+        make = last_act if i == len(widths) - 2 else act
         if make is not None:
             layers.append(make())
-        if dropout and not last:
-            layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
-def mlp_layers(widths: List[int], act: str, last_act: Optional[str], dropout: float = 0.0) -> nn.Sequential:
+def mlp_layers(widths: List[int], act: str, last_act: Optional[str]) -> nn.Sequential:
     """torch.nn Linear layers with activations named as in the registry (``last_act`` None: none)."""
     last = (lambda: activation(last_act)) if last_act is not None else None
-    return stack_layers(widths, nn.Linear, lambda: activation(act), last, dropout)
+    return stack_layers(widths, nn.Linear, lambda: activation(act), last)
 
 
 @register_model("mlp", MLPConfig)
@@ -42,8 +38,8 @@ class MLPAutoencoder(Autoencoder):
     def __init__(self, config: MLPConfig, image_shape: Sequence[int]):
         super().__init__(config, image_shape)
         widths = [self.input_dim, *config.hidden, config.latent_dim]
-        self.encoder = mlp_layers(widths, config.activation, config.latent_activation, config.dropout)
-        self.decoder = mlp_layers(widths[::-1], config.activation, "sigmoid", config.dropout)
+        self.encoder = mlp_layers(widths, config.activation, config.latent_activation)
+        self.decoder = mlp_layers(widths[::-1], config.activation, "sigmoid")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))
