@@ -66,6 +66,21 @@ def test_readme_results_table_lists_every_entry():
         assert f"{card(name)['test']['reconstruction']['model']['mse']:.5f}" in table
 
 
+def test_the_paper_is_reproduced_and_beaten_as_the_cards_and_the_readme_say():
+    """Hinton & Salakhutdinov (2006): 3.00 squared error per test image, 13.87 for PCA-30."""
+    rbm, modern = card("hinton-30-rbm"), card("hinton-30")
+    assert rbm["training"]["pretrain_seconds"] > 0 and "pretrain_seconds" not in modern["training"]
+    assert abs(rbm["squared_error_per_image"]["model"] - 3.00) < 0.1  # the paper's method, reproduced
+    assert modern["squared_error_per_image"]["model"] < 2.9  # the modern recipe, clearly below it
+    assert rbm["ablation"]["squared_error_per_image"] > rbm["squared_error_per_image"]["pca"]  # fails without it
+    assert rbm["squared_error_per_image"]["pca"] == pytest.approx(13.87, abs=0.005)
+    text = (REPO_DIR / "README.md").read_text()
+    table = text[text.index("<!-- paper:start -->"): text.index("<!-- paper:end -->")]
+    for c in (rbm, modern):
+        assert f"| {c['squared_error_per_image']['model']:.2f} |" in table
+    assert f"| {rbm['ablation']['squared_error_per_image']:.2f} |" in table and "| 3.00 | (published) |" in table
+
+
 def test_a_wheel_carries_the_registry_and_the_weights(tmp_path):
     """A non-editable install, used from another folder, loads every entry."""
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO_DIR), "--no-deps", "-q", "-w", str(tmp_path)],
