@@ -156,6 +156,33 @@ def test_sigkill_inside_the_second_rbm_then_resume_matches_an_uninterrupted_run(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_ctrl_c_inside_pretraining_saves_where_it_stood_and_the_resume_is_exact(tiny, tmp_path, monkeypatch):
+    """Ctrl-C (the flag its SIGINT handler sets, raised deterministically after the 15th CD-1 step: layer 2,
+    epoch 1, step 3) saves the state at that step without a checkpoint being due there."""
+    options = {**OPTIONS, "checkpoint_every": 0}
+    zoo.train("tiny", out=tmp_path / "straight", **options)
+    steps = {"n": 0}
+    cd1 = RBM.cd1
+
+    def counting_cd1(self, *args, **kwargs):
+        steps["n"] += 1
+        return cd1(self, *args, **kwargs)
+
+    class PressedAfter15(Interrupt):
+        requested = property(lambda self: steps["n"] >= 15, lambda self, value: None)
+
+    monkeypatch.setattr(RBM, "cd1", counting_cd1)
+    monkeypatch.setattr("zoo.training.loop.Interrupt", PressedAfter15)
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted in pretraining layer 2/2, epoch 1, step 3; the state is saved"):
+        zoo.train("tiny", out=tmp_path / "run", **options)
+    monkeypatch.setattr(RBM, "cd1", cd1)
+    monkeypatch.setattr("zoo.training.loop.Interrupt", Interrupt)
+    assert _pretrain_position(tmp_path / "run")["layer"] == 1 and _pretrain_position(tmp_path / "run")["step_in_epoch"] == 3
+    zoo.train("tiny", out=tmp_path / "run", resume=True, **options)
+    a, b = load_file(str(tmp_path / "straight" / "model.safetensors")), load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 BAD_KWARGS = {
     "relu": ("mlp", {"hidden": [64], "latent_dim": 8, "activation": "relu"}, "the encoder has ReLU after layer 1"),
     "bounded-code": ("mlp", {"hidden": [64], "latent_dim": 8, "activation": "sigmoid", "latent_activation": "relu"},
