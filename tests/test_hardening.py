@@ -409,13 +409,11 @@ def test_ctrl_c_saves_the_state_at_the_current_step_and_the_resume_is_exact(tmp_
 def test_a_second_ctrl_c_stops_at_once():
     from zoo.training.interrupt import Interrupt
 
-    with Interrupt() as ctrl_c:
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)
+    with Interrupt() as ctrl_c:  # raise_signal: to this (the main) thread, not to any of torch's threads
+        signal.raise_signal(signal.SIGINT)
         assert ctrl_c.requested
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)
+            signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
