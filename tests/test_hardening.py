@@ -409,12 +409,18 @@ def test_ctrl_c_saves_the_state_at_the_current_step_and_the_resume_is_exact(tmp_
 def test_a_second_ctrl_c_stops_at_once():
     from zoo.training.interrupt import Interrupt
 
-    with Interrupt() as ctrl_c:  # raise_signal: to this (the main) thread, not to any of torch's threads
-        signal.raise_signal(signal.SIGINT)
-        assert ctrl_c.requested
-        with pytest.raises(KeyboardInterrupt):
+    # Python's own handler, as a terminal gives it: a job a shell starts in the background inherits
+    # SIGINT ignored, and the second Ctrl-C falls back to whatever was there before
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with Interrupt() as ctrl_c:  # raise_signal: to this (the main) thread, not to any of torch's threads
             signal.raise_signal(signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            assert ctrl_c.requested
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outside)
 
 
 # ---------------------------------------------------------------------- 18, 19. exit codes, Python API
