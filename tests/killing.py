@@ -5,20 +5,26 @@ import json
 import os
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from safetensors import safe_open
 
 
-def saved_position(run_dir) -> Optional[Tuple[int, int]]:
-    """(completed epochs, step in the epoch) of the run's saved state, or None if there is none yet."""
+def saved_info(run_dir) -> Optional[Dict[str, Any]]:
+    """The JSON part of the run's saved state, or None if there is none yet."""
     try:
         with safe_open(str(run_dir / "state.safetensors"), framework="pt") as f:
-            info = json.loads(f.metadata()["zoo.state"])
-        return info["epoch"], info["step_in_epoch"]
+            return json.loads(f.metadata()["zoo.state"])
     except Exception:  # not written yet, or being replaced this instant
         return None
+
+
+def saved_position(run_dir) -> Optional[Tuple[int, int]]:
+    """(completed epochs, step in the epoch) of the run's saved state, or None if there is none yet."""
+    info = saved_info(run_dir)
+    return (info["epoch"], info["step_in_epoch"]) if info is not None else None
 
 
 def kill_in_first_epoch(proc, run_dir, min_step: int, kill: Callable[[], None], timeout: float = 240) -> Tuple[int, int]:
@@ -76,9 +82,10 @@ def kill_tree(pid: int) -> List[int]:
     return victims
 
 
-def crash_after_save(monkeypatch, n: int, exc: type = KeyboardInterrupt) -> Callable[[], None]:
-    """Make ``Trainer.save_state`` raise ``exc`` right after its ``n``-th write from now (a crash just after
-    a checkpoint); returns the function that puts the real one back."""
+@contextmanager
+def crash_after_save(n: int, exc: type = KeyboardInterrupt) -> Iterator[None]:
+    """Inside the block, ``Trainer.save_state`` raises ``exc`` right after its ``n``-th write (a crash just
+    after a checkpoint); the real one is back after the block."""
     from zoo.training import Trainer
 
     original, calls = Trainer.save_state, {"n": 0}
@@ -89,5 +96,8 @@ def crash_after_save(monkeypatch, n: int, exc: type = KeyboardInterrupt) -> Call
         if calls["n"] == n:
             raise exc()
 
-    monkeypatch.setattr(Trainer, "save_state", save_then_crash)
-    return lambda: monkeypatch.setattr(Trainer, "save_state", original)
+    Trainer.save_state = save_then_crash
+    try:
+        yield
+    finally:
+        Trainer.save_state = original

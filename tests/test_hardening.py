@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from killing import crash_after_save
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -24,7 +25,7 @@ import zoo.paths
 from zoo.cli import main
 from zoo.errors import TrainingError, UsageError, WeightsError
 from zoo.io import HEADER_CHECKSUM_KEY, header_sha256
-from zoo.training import Trainer, runfolder
+from zoo.training import runfolder
 from zoo.training.checkpoint import DAMAGED_FILE, PREVIOUS_FILE, STATE_FILE, read_state
 from zoo.weights import save_weights
 
@@ -143,19 +144,8 @@ class Crash(KeyboardInterrupt):
 
 
 def _crash_after(n, call):
-    original, calls = Trainer.save_state, {"n": 0}
-
-    def crashing(self):
-        original(self)
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise Crash()
-
-    Trainer.save_state = crashing
-    try:
+    with crash_after_save(n, Crash):
         call()
-    finally:
-        Trainer.save_state = original
 
 
 def test_a_damaged_state_is_set_aside_never_rotated_over_the_good_one(tmp_path):

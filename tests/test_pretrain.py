@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from killing import crash_after_save
+from killing import crash_after_save, saved_info
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -104,13 +104,11 @@ class Crash(Exception):
 
 
 @pytest.mark.parametrize("crash_at", [4, 6], ids=["layer1-mid-epoch", "layer2-mid-epoch"])
-def test_a_crash_inside_pretraining_then_resume_is_bitwise_exact(tiny, tmp_path, monkeypatch, crash_at):
+def test_a_crash_inside_pretraining_then_resume_is_bitwise_exact(tiny, tmp_path, crash_at):
     """Saves: initial, step 4, end of layer-1 epoch 1 (step 6), step 8, step 12 (layer 1 done), step 16..."""
     zoo.train("tiny", out=tmp_path / "straight", **OPTIONS)
-    restore = crash_after_save(monkeypatch, crash_at, Crash)
-    with pytest.raises(Crash):
+    with pytest.raises(Crash), crash_after_save(crash_at, Crash):
         zoo.train("tiny", out=tmp_path / "crashed", **OPTIONS)
-    restore()
     with safe_open(str(tmp_path / "crashed" / "state.safetensors"), framework="pt") as f:
         info = json.loads(f.metadata()["zoo.state"])
     assert info["epoch"] == 0 and info["pretrain"]["step_in_epoch"] in (2, 4)  # inside a pretraining epoch
@@ -125,11 +123,8 @@ def test_a_crash_inside_pretraining_then_resume_is_bitwise_exact(tiny, tmp_path,
 
 
 def _pretrain_position(run_dir):
-    try:
-        with safe_open(str(run_dir / "state.safetensors"), framework="pt") as f:
-            return json.loads(f.metadata()["zoo.state"])["pretrain"]
-    except Exception:  # not written yet, or being replaced this instant
-        return None
+    info = saved_info(run_dir)
+    return info["pretrain"] if info is not None else None
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")

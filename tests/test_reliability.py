@@ -45,13 +45,11 @@ def flip_byte(path: Path, offset: int = -64) -> None:
 
 
 @pytest.fixture
-def crashed(tmp_path, monkeypatch):
+def crashed(tmp_path):
     """A deep-784-32 run that crashed right after its 4th state write (epoch 1, step 4 of 6)."""
     zoo.train("deep-784-32", out=tmp_path / "straight", **OPTIONS)
-    restore = crash_after_save(monkeypatch, 4)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), crash_after_save(4):
         zoo.train("deep-784-32", out=tmp_path / "run", **OPTIONS)
-    restore()
     return tmp_path
 
 

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
+from killing import crash_after_save
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -170,26 +171,13 @@ def test_crash_mid_epoch_then_resume_is_bitwise_exact(name, tmp_path, monkeypatc
     options = dict(epochs=2, limit_batches=9, checkpoint_every=4, device="cpu", quiet=True)
     zoo.train(name, out=tmp_path / "straight", **options)
 
-    saves = {"n": 0, "crash_at": 4}  # initial, step 4, step 8, epoch 1 end: crash after the epoch-1 save
-    original = Trainer.save_state
-
-    def crashing_save(self):
-        original(self)
-        saves["n"] += 1
-        if saves["n"] == saves["crash_at"]:
-            raise Crash()
-
-    monkeypatch.setattr(Trainer, "save_state", crashing_save)
-    with pytest.raises(Crash):
+    # initial, step 4, step 8, epoch 1 end: crash after the epoch-1 save
+    with pytest.raises(Crash), crash_after_save(4, Crash):
         zoo.train(name, out=tmp_path / "crashed", **options)
-    monkeypatch.setattr(Trainer, "save_state", original)
     assert not (tmp_path / "crashed" / "model.safetensors").exists()
     # and once more mid-epoch 2: crash after the save at global step 12 (the first of the resumed run)
-    saves.update(n=0, crash_at=1)
-    monkeypatch.setattr(Trainer, "save_state", crashing_save)
-    with pytest.raises(Crash):
+    with pytest.raises(Crash), crash_after_save(1, Crash):
         zoo.train(name, out=tmp_path / "crashed", resume=True, **options)
-    monkeypatch.setattr(Trainer, "save_state", original)
     with safe_open(str(tmp_path / "crashed" / "state.safetensors"), framework="pt") as f:
         info = json.loads(f.metadata()["zoo.state"])
     assert info["epoch"] == 1 and 0 < info["step_in_epoch"] < 9
