@@ -22,19 +22,24 @@ class DeviceData:
 
     def __init__(self, dataset: str, device: torch.device, *, batch_size: int, seed: int,
                  limit_batches: Optional[int] = None):
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.limit_batches = batch_size, seed, limit_batches
         self.fit = load_dataset(dataset, "fit").images.to(device)
-        n_steps = math.ceil(len(self.fit) / batch_size)
-        self.steps_per_epoch = min(n_steps, limit_batches) if limit_batches else n_steps
+        self.steps_per_epoch = self.steps(batch_size)
         eval_limit = limit_batches * batch_size if limit_batches else None
         self.val = load_dataset(dataset, "val").images[:eval_limit].to(device)
         self.test = load_dataset(dataset, "test").images[:eval_limit].to(device)
         self.preview = to_float(self.test[:PREVIEW])
         self.image_shape = tuple(self.preview.shape[1:])  # (C, H, W): what the model is built for
 
-    def order(self, epoch: int) -> torch.Tensor:
-        """The permutation of the fit split used in ``epoch`` (a function of seed and epoch only)."""
-        g = torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
+    def steps(self, batch_size: int) -> int:
+        """Batches of ``batch_size`` in an epoch of the fit split (at most ``limit_batches``)."""
+        n_steps = math.ceil(len(self.fit) / batch_size)
+        return min(n_steps, self.limit_batches) if self.limit_batches else n_steps
+
+    def order(self, epoch: int, purpose: tuple = ("order",)) -> torch.Tensor:
+        """The permutation of the fit split used in ``epoch`` of training, or of another ``purpose`` (a
+        pretraining layer's); a function of seed, purpose and epoch only."""
+        g = torch.Generator().manual_seed(derive_seed(self.seed, *purpose, epoch))
         return torch.randperm(len(self.fit), generator=g).to(self.fit.device)
 
     def batch(self, order: torch.Tensor, step: int) -> torch.Tensor:

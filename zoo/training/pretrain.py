@@ -11,7 +11,6 @@ functions of the recipe's seed, layer and epoch.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
@@ -19,7 +18,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from ..data import to_float
-from ..errors import RegistryError, TrainingError
+from ..errors import TrainingError
 from ..models.rbm import RBM, layer_input, rbm_stack
 from ..seeds import derive_seed
 
@@ -46,16 +45,10 @@ class RBMPretraining:
 
     def __init__(self, trainer):
         self.trainer, self.spec = trainer, trainer.recipe.pretrain
-        try:
-            self.stack = rbm_stack(trainer.model)
-        except ValueError as exc:  # the registry refuses such an entry; a model built otherwise may still get here
-            raise RegistryError(f"entry {trainer.entry.name!r}: recipe.pretrain: {exc}") from None
+        self.stack = rbm_stack(trainer.model)  # it fits: Entry.build refuses a model it does not
         self.state = PretrainState()
         self.generator = torch.Generator(device=trainer.device)
-        fit = len(trainer.data.fit)
-        steps = math.ceil(fit / self.spec.batch_size)
-        limit = trainer.options.limit_batches
-        self.steps_per_epoch = min(steps, limit) if limit else steps
+        self.steps_per_epoch = trainer.data.steps(self.spec.batch_size)
         self.rbm: Optional[RBM] = None
         self._start_layer(initialise=True)
 
@@ -74,11 +67,6 @@ class RBMPretraining:
             self.generator.manual_seed(derive_seed(self.trainer.recipe.seed, "pretrain", self.state.layer))
             self.rbm.initialise(self.spec.init_std, self.generator)
 
-    def _order(self) -> torch.Tensor:
-        s, fit = self.state, self.trainer.data.fit
-        g = torch.Generator().manual_seed(derive_seed(self.trainer.recipe.seed, "pretrain-order", s.layer, s.epoch))
-        return torch.randperm(len(fit), generator=g).to(fit.device)
-
     def run(self, ctrl_c) -> None:
         """Train the remaining layers; saves the state as training does, raises KeyboardInterrupt
         after saving when ``ctrl_c`` asks to stop."""
@@ -91,7 +79,7 @@ class RBMPretraining:
             layer = self.stack[s.layer]
             lr = spec.lr_linear if layer.linear else spec.lr
             momentum = spec.initial_momentum if s.epoch < spec.momentum_epochs else spec.momentum
-            order = self._order()
+            order = t.data.order(s.epoch, purpose=("pretrain-order", s.layer))
             bar = t.logger.bar(last, s.step_in_epoch, f"{t.entry.name} pretrain layer {s.layer + 1}/{len(self.stack)}"
                                                       f" epoch {s.epoch + 1}/{spec.epochs}")
             pending, sizes, started = [], [], time.perf_counter()
