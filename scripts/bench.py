@@ -27,11 +27,7 @@ import torch  # noqa: E402
 import zoo  # noqa: E402
 from zoo.data import FILES, VAL_SIZE, image_shape, locate  # noqa: E402
 from zoo.devices import resolve_device  # noqa: E402
-from zoo.training import (  # noqa: E402
-    RunOptions,
-    Trainer,
-    setup,  # noqa: E402
-)
+from zoo.training import RunOptions, Trainer  # noqa: E402
 from zoo.training.setup import make_optimizer  # noqa: E402
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -96,23 +92,23 @@ def zoo_epoch(entry, device, out: Path, limit_batches=None, fused=True, amp=Fals
     options = RunOptions(device=str(device), limit_batches=limit_batches, amp=amp, compile=compile)
     trainer = Trainer(entry, out=out, options=options, quiet=True)
     if not fused:
-        trainer.optimizer = make_optimizer(entry.recipe, trainer.model.parameters(), fused=False)
-    trainer.step_module = setup.wrap_step(trainer.step_module, trainer.device, trainer.dist, compile)
+        trainer.objective.optimizer = make_optimizer(entry.recipe, trainer.model.parameters(), fused=False)
+    trainer.objective.prepare()  # compile (when asked) before the warm-up
     if warmup:  # then back to the initial weights and optimizer state: every loop trains the same steps
         import copy
 
-        initial = copy.deepcopy((trainer.model.state_dict(), trainer.optimizer.state_dict()))
+        initial = copy.deepcopy((trainer.model.state_dict(), trainer.objective.optimizer.state_dict()))
         compiling = time.perf_counter()
         order = trainer.data.order(-1)
         for i in range(warmup):
-            trainer.train_step(trainer.data.batch(order, i))
+            trainer.training.train_step(trainer.data.batch(order, i))
         last = len(trainer.data.fit) % entry.recipe.batch_size
         if last and not limit_batches:  # the epoch's smaller last batch compiles too
-            trainer.train_step(order[:last])
+            trainer.training.train_step(order[:last])
         print(f"warm-up ({warmup} steps{', compiling' if compile else ''}): {time.perf_counter() - compiling:.1f} s",
               file=sys.stderr)
         trainer.model.load_state_dict(initial[0])
-        trainer.optimizer.load_state_dict(initial[1])
+        trainer.objective.optimizer.load_state_dict(initial[1])
     record = trainer.fit()["history"][0]
     samples = min(len(trainer.data.fit), trainer.data.steps_per_epoch * entry.recipe.batch_size)
     return record["seconds"], samples, record["train_loss"]

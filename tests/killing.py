@@ -21,10 +21,20 @@ def saved_info(run_dir) -> Optional[Dict[str, Any]]:
         return None
 
 
+def progress_of(info: Dict[str, Any]) -> Dict[str, Any]:
+    """The training position (epoch, step_in_epoch, global_step...) in a saved state's JSON."""
+    return info["parts"]["progress"]
+
+
+def pretrain_of(info: Dict[str, Any]) -> Dict[str, Any]:
+    """The pretraining stage's position (layer, epoch, step_in_epoch...) in a saved state's JSON."""
+    return info["parts"]["pretrain"]["progress"]
+
+
 def saved_position(run_dir) -> Optional[Tuple[int, int]]:
     """(completed epochs, step in the epoch) of the run's saved state, or None if there is none yet."""
     info = saved_info(run_dir)
-    return (info["epoch"], info["step_in_epoch"]) if info is not None else None
+    return (progress_of(info)["epoch"], progress_of(info)["step_in_epoch"]) if info is not None else None
 
 
 def kill_in_first_epoch(proc, run_dir, min_step: int, kill: Callable[[], None], timeout: float = 240) -> Tuple[int, int]:

@@ -106,8 +106,8 @@ def test_an_edited_state_header_is_refused(tmp_path):
     for name in (STATE_FILE, PREVIOUS_FILE):
         def edit(meta):
             info = json.loads(meta["zoo.state"])
-            info["step_in_epoch"] += 1
-            info["optimizer"]["param_groups"][0]["lr"] = 0.5
+            info["parts"]["progress"]["step_in_epoch"] += 1
+            info["parts"]["optimizer.main"]["param_groups"][0]["lr"] = 0.5
             meta["zoo.state"] = json.dumps(info)
         rewrite_header(run / name, edit, rechecksum=False)
     out = one_line(cli("train", "deep-784-32", "--out", run, "--resume", "--epochs", "2", "--limit-batches", "6", *SMALL), 1)
@@ -372,6 +372,7 @@ def test_a_folder_that_is_not_a_zoo_run_is_not_written_into_without_force(tmp_pa
 
 
 # ---------------------------------------------------------------------- 17. Ctrl-C saves
+@pytest.mark.slow
 def test_ctrl_c_saves_the_state_at_the_current_step_and_the_resume_is_exact(tmp_path):
     args = [sys.executable, "-m", "zoo", "train", "hinton-30", "--epochs", "1", "--limit-batches", "400",
             "--device", "cpu", "--quiet"]
@@ -389,7 +390,8 @@ def test_ctrl_c_saves_the_state_at_the_current_step_and_the_resume_is_exact(tmp_
     assert proc.returncode == 130 and stderr.count("\n") == 1 and "the state is saved" in stderr, stderr
     with safe_open(str(run / STATE_FILE), framework="pt") as f:
         info = json.loads(f.metadata()["zoo.state"])
-    assert info["epoch"] == 0 and 0 < info["step_in_epoch"] < 400  # no checkpoint was asked for: saved by Ctrl-C
+    position = info["parts"]["progress"]
+    assert position["epoch"] == 0 and 0 < position["step_in_epoch"] < 400  # no checkpoint was asked for: saved by Ctrl-C
     resumed = subprocess.run(args + ["--out", str(run), "--resume"], capture_output=True, text=True, env=env())
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_file(str(tmp_path / "straight" / "model.safetensors")), load_file(str(run / "model.safetensors"))

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from killing import crash_after_save, saved_info
+from killing import crash_after_save, pretrain_of, progress_of, saved_info
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -20,6 +20,7 @@ from zoo.models import RBM, rbm_stack
 from zoo.models.configs import MLPConfig
 from zoo.models.mlp import MLPAutoencoder
 from zoo.training import RunOptions, Trainer
+from zoo.training.driver import drive
 from zoo.training.interrupt import Interrupt
 
 TINY = {
@@ -72,12 +73,14 @@ def test_pretraining_unrolls_a_stack_that_reconstructs_far_better_than_random_we
             return float((trainer.model(val) - val).pow(2).flatten(1).sum(1).mean())
 
     random_init = val_error()
+    (stage,) = trainer.before
     with Interrupt(enabled=False) as ctrl_c:
-        trainer.pretraining.run(ctrl_c)
-    assert trainer.pretraining.done
+        drive(stage, logger=trainer.logger, ctrl_c=ctrl_c, save=trainer.save_state, where=trainer.where,
+              checkpoint_every=0, log_every=50)
+    assert stage.done
     enc, dec = trainer.model.encoder, trainer.model.decoder
     assert torch.equal(enc[0].weight, dec[2].weight.T) and torch.equal(enc[2].weight, dec[0].weight.T)
-    summary = trainer.pretraining.summary()
+    summary = stage.summary()
     assert [(x["sizes"], x["linear"]) for x in summary["layers"]] == [("784-64", False), ("64-8", True)]
     assert len(summary["history"]) == 4 and summary["seconds"] > 0
     assert val_error() < 0.6 * random_init  # before any fine-tuning
@@ -111,7 +114,7 @@ def test_a_crash_inside_pretraining_then_resume_is_bitwise_exact(tiny, tmp_path,
         zoo.train("tiny", out=tmp_path / "crashed", **OPTIONS)
     with safe_open(str(tmp_path / "crashed" / "state.safetensors"), framework="pt") as f:
         info = json.loads(f.metadata()["zoo.state"])
-    assert info["epoch"] == 0 and info["pretrain"]["step_in_epoch"] in (2, 4)  # inside a pretraining epoch
+    assert progress_of(info)["epoch"] == 0 and pretrain_of(info)["step_in_epoch"] in (2, 4)  # inside a pretraining epoch
     lines = []
     zoo.train("tiny", out=tmp_path / "crashed", resume=True, **{**OPTIONS, "quiet": False}, log=lines.append)
     assert lines[0].startswith("resuming tiny at pretraining layer")
@@ -124,9 +127,10 @@ def test_a_crash_inside_pretraining_then_resume_is_bitwise_exact(tiny, tmp_path,
 
 def _pretrain_position(run_dir):
     info = saved_info(run_dir)
-    return info["pretrain"] if info is not None else None
+    return pretrain_of(info) if info is not None else None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_sigkill_inside_the_second_rbm_then_resume_matches_an_uninterrupted_run(tiny, tmp_path):
     args = [sys.executable, "-m", "zoo", "--registry", str(tiny), "train", "tiny", "--limit-batches", "30",
@@ -168,7 +172,7 @@ def test_ctrl_c_inside_pretraining_saves_where_it_stood_and_the_resume_is_exact(
 
     monkeypatch.setattr(RBM, "cd1", counting_cd1)
     monkeypatch.setattr("zoo.training.loop.Interrupt", PressedAfter15)
-    with pytest.raises(KeyboardInterrupt, match=r"interrupted in pretraining layer 2/2, epoch 1, step 3; the state is saved"):
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted at pretraining layer 2/2, epoch 1, step 3; the state is saved"):
         zoo.train("tiny", out=tmp_path / "run", **options)
     monkeypatch.setattr(RBM, "cd1", cd1)
     monkeypatch.setattr("zoo.training.loop.Interrupt", Interrupt)

@@ -35,7 +35,7 @@ def same_weights(a: Path, b: Path) -> bool:
 def position(run: Path, name: str = "state.safetensors"):
     with safe_open(str(run / name), framework="pt") as f:
         info = json.loads(f.metadata()["zoo.state"])
-    return info["epoch"], info["step_in_epoch"]
+    return info["parts"]["progress"]["epoch"], info["parts"]["progress"]["step_in_epoch"]
 
 
 def flip_byte(path: Path, offset: int = -64) -> None:
@@ -177,6 +177,7 @@ def test_names_that_try_to_escape(name):
     assert "Unknown model" in one_line(CliRunner().invoke(main, ["train", name]), 2)
 
 
+@pytest.mark.slow
 def test_sigkill_at_20_random_moments_then_resume_is_bitwise_exact(tmp_path):
     """Kills land anywhere: start-up, training steps, and (with a state write every step) checkpoint writes."""
     args = [sys.executable, "-m", "zoo", "train", "deep-784-32", "--epochs", "3", "--limit-batches", "60",

@@ -16,6 +16,7 @@ import zoo.paths
 from zoo.cli import main
 from zoo.errors import UsageError
 from zoo.training import RunOptions, Trainer
+from zoo.training.stage import TrainingStage
 
 
 def tensors(path):
@@ -180,7 +181,7 @@ def test_crash_mid_epoch_then_resume_is_bitwise_exact(name, tmp_path, monkeypatc
         zoo.train(name, out=tmp_path / "crashed", resume=True, **options)
     with safe_open(str(tmp_path / "crashed" / "state.safetensors"), framework="pt") as f:
         info = json.loads(f.metadata()["zoo.state"])
-    assert info["epoch"] == 1 and 0 < info["step_in_epoch"] < 9
+    assert info["parts"]["progress"]["epoch"] == 1 and 0 < info["parts"]["progress"]["step_in_epoch"] < 9
 
     zoo.train(name, out=tmp_path / "crashed", resume=True, **options)
     assert_same_tensors(tmp_path / "straight" / "model.safetensors", tmp_path / "crashed" / "model.safetensors")
@@ -191,13 +192,13 @@ def test_crash_mid_epoch_then_resume_is_bitwise_exact(name, tmp_path, monkeypatc
 
 
 def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_state(tmp_path, monkeypatch):
-    original = Trainer.train_step
+    original = TrainingStage.train_step
 
     def poisoned(self, idx):
-        loss = original(self, idx)
-        return loss * float("nan") if self.state.global_step >= 6 else loss
+        losses = original(self, idx)
+        return {**losses, "loss": losses["loss"] * float("nan")} if self.progress.global_step >= 6 else losses
 
-    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    monkeypatch.setattr(TrainingStage, "train_step", poisoned)
     result = CliRunner().invoke(main, ["train", "linear-128", "--out", str(tmp_path), "--epochs", "1",
                                        "--limit-batches", "10", "--checkpoint-every", "5", "--device", "cpu"])
     assert result.exit_code == 1
@@ -205,7 +206,7 @@ def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_state(tmp_p
     assert len(error) == 1 and "loss became nan at step 7" in error[0] and "last good state" in error[0]
     assert not (tmp_path / "model.safetensors").exists()
     with safe_open(str(tmp_path / "state.safetensors"), framework="pt") as f:
-        assert json.loads(f.metadata()["zoo.state"])["global_step"] == 5
+        assert json.loads(f.metadata()["zoo.state"])["parts"]["progress"]["global_step"] == 5
         assert all(torch.isfinite(f.get_tensor(k)).all() for k in f.keys() if k.startswith("model."))
 
 

@@ -9,7 +9,9 @@ What users may import from ``zoo`` (everything else is internal):
 - ``load_dataset(name, split)``: the verified data as uint8 tensors;
 - ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status);
 - ``Autoencoder`` and ``register_model(key, ConfigDataclass)``: your own architecture, built as
-  ``cls(config, image_shape)`` and named by the entries of a registry file of yours.
+  ``cls(config, image_shape)`` and named by the entries of a registry file of yours;
+- ``Objective``, ``register_objective(key)``, ``Phase``, ``Single``, ``Alternating``: what a training step
+  does (a model names its objective; ``alternating`` steps the model's phases, each its own optimizer).
 
 ``import zoo`` imports torch and what ``zoo.load`` needs (registry, models, safetensors), so that
 loading a model right after it is quick; what only training, evaluation and plots need
@@ -20,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .models import Autoencoder, register_model
+from .models import Autoencoder, Phase, register_model
 from .registry import get_entry, list_models, load_registry
 from .version import __version__
 from .weights import load
@@ -33,9 +35,13 @@ _LAZY = {
     "evaluate": "evaluation.results",
     "compare": "evaluation.results",
     "linear_probe": "evaluation.probe",
+    "Objective": "training.objectives",
+    "Single": "training.objectives",
+    "Alternating": "training.objectives",
+    "register_objective": "training.objectives",
 }
 
-__all__ = ["__version__", "Autoencoder", "register_model", "get_entry", "list_models", "load_registry", "load", *_LAZY]
+__all__ = ["__version__", "Autoencoder", "Phase", "register_model", "get_entry", "list_models", "load_registry", "load", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,20 +8,22 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import click
 import torch
 
 from .console import ZooGroup
 from .data import image_shape
+from .errors import UsageError
 from .evaluation.metrics import METRICS
 from .evaluation.results import ALL_METRICS, compare, eval_rows
 from .figures import save_figure, save_grid
-from .recipe import MAX_SEED, OVERRIDES
+from .recipe import MAX_SEED, OVERRIDES, parse_setting
 from .registry import get_entry, list_models
 from .reporting.model_figures import dataset_grid, digit_grid, interpolation_grid, latent_figure, samples_grid, write_comparison
 from .reporting.tables import FORMATS, render
+from .schema import SchemaError
 from .training.distributed import from_env
 from .training.run import train
 from .version import __version__
@@ -117,7 +119,11 @@ def recipe_overrides(command: Callable) -> Callable:
 @click.option("--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
 @click.option("--amp", is_flag=True, help="bf16 autocast for the training forward pass (CUDA, or CPUs with bf16).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step (slow first steps).")
-def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, **options: Any) -> None:
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Any recipe field by its dotted path, e.g. --set early_stopping.patience=10 (VALUE as JSON, "
+                   "else a string); repeatable.")
+def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, settings: Tuple[str, ...],
+                  **options: Any) -> None:
     """Train NAME with its registry recipe; flags override the recipe.
 
     The run folder (runs/NAME by default) ends up holding model.safetensors (best weights by
@@ -127,7 +133,11 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, **
     Under torchrun (torchrun --nproc_per_node N -m zoo train NAME) it trains with DDP, each rank
     taking batch / N of every batch; rank 0 writes the run folder.
     """
-    summary = train(name, out=out, quiet=quiet, compile=compile_, **options)
+    try:
+        parsed = dict(parse_setting(text) for text in settings)
+    except SchemaError as exc:
+        raise UsageError(f"--set {exc}") from None
+    summary = train(name, out=out, quiet=quiet, compile=compile_, settings=parsed, **options)
     if not quiet and from_env().is_main:  # under torchrun rank 0 speaks for all
         click.echo(
             f"{summary['name']}: best val loss {summary['best_val_loss']:.6f} at epoch {summary['best_epoch']}, "

@@ -6,6 +6,7 @@ names the key, e.g. ``recipe.early_stopping.patience: must be >= 1, got 0``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
@@ -128,6 +129,19 @@ OPTIMIZER_SETTINGS = {"sgd": SGDSettings, "adam": AdamSettings, "adamw": AdamSet
 
 
 @dataclass(frozen=True)
+class PhaseOptimizer:
+    """The optimizer of one phase of a multi-optimizer objective (a discriminator's), where it differs
+    from the recipe's: each field left out keeps the recipe's value."""
+
+    optimizer: Optional[Literal["sgd", "adam", "adamw"]] = None
+    lr: Optional[float] = None
+    optimizer_kwargs: Optional[Dict[str, Any]] = None
+
+    def __post_init__(self):
+        require(self.lr is None or self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
 class Override:
     """A recipe value that ``zoo train --FLAG`` and ``zoo.train(NAME=...)`` may replace."""
 
@@ -155,11 +169,25 @@ OVERRIDES: Tuple[Override, ...] = (
              "Epochs per layer of the recipe's pretraining stage (0: none, training starts from random weights)."),
 )
 OVERRIDE_NAMES = tuple(o.name for o in OVERRIDES)
+OVERRIDE_PATHS = {".".join(o.path): o.name for o in OVERRIDES}  # "early_stopping.patience" -> "patience"
+
+
+def parse_setting(text: str) -> Tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set``: the value as JSON where it parses (``3``, ``1e-3``, ``null``, ``[0.9, 0.99]``,
+    ``{"type": "cosine"}``), else as a string (``cosine``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SchemaError(text or "''", "a setting is KEY=VALUE, e.g. early_stopping.patience=10")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How an entry is trained; every field but the last five is required in registry.json."""
+    """How an entry is trained; every field but the last six is required in registry.json."""
 
     optimizer: Literal["sgd", "adam", "adamw"]
     lr: float
@@ -172,6 +200,7 @@ class Recipe:
     scheduler: Optional[Scheduler] = None
     noise: Optional[Noise] = None  # set for denoising: inputs corrupted, targets clean
     pretrain: Optional[Pretrain] = None  # a stage before training (RBM pretraining)
+    optimizers: Dict[str, PhaseOptimizer] = field(default_factory=dict)  # per phase of a multi-optimizer objective
     notes: str = ""  # why the recipe is what it is
 
     def __post_init__(self):
@@ -180,6 +209,22 @@ class Recipe:
         require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
         require(0 <= self.seed <= MAX_SEED, "seed", f"must be in 0..{MAX_SEED} (2**63 - 1), got {self.seed}")
         from_dict(OPTIMIZER_SETTINGS[self.optimizer], self.optimizer_kwargs, "optimizer_kwargs")
+        for name in self.optimizers:
+            try:
+                self.for_phase(name)
+            except SchemaError as exc:
+                raise SchemaError(f"optimizers.{name}.{exc.path}", exc.message) from None
+
+    def for_phase(self, phase: str) -> "Recipe":
+        """This recipe with phase ``phase``'s optimizer (``optimizers[phase]``) in place of its own."""
+        spec = self.optimizers.get(phase)
+        if spec is None:
+            return self
+        optimizer = spec.optimizer or self.optimizer
+        kwargs = spec.optimizer_kwargs if spec.optimizer_kwargs is not None else (
+            self.optimizer_kwargs if optimizer == self.optimizer else {})
+        from_dict(OPTIMIZER_SETTINGS[optimizer], kwargs, "optimizer_kwargs")
+        return dataclasses.replace(self, optimizer=optimizer, lr=spec.lr or self.lr, optimizer_kwargs=kwargs, optimizers={})
 
     def replace(self, **changes: Any) -> "Recipe":
         """A copy with ``changes`` applied and validated like registry.json (raises SchemaError).
@@ -201,6 +246,32 @@ class Recipe:
             else:
                 data[key] = value
         return from_dict(Recipe, data)
+
+    def with_settings(self, settings: Dict[str, Any]) -> "Recipe":
+        """A copy with dotted-path ``settings`` (``{"early_stopping.patience": 10, "scheduler": None}``)
+        applied and validated like registry.json (raises SchemaError naming the key)."""
+        data = to_dict(self)
+        for key, value in settings.items():
+            parts = key.split(".")
+            if not key or not all(parts):
+                raise SchemaError(key or "''", "a setting is a recipe field, or a dotted path into one")
+            node = data
+            for depth, part in enumerate(parts[:-1]):
+                if node.get(part) is None:
+                    node[part] = {}  # an absent stage (scheduler: null) is built from its keys; an unknown key refused below
+                elif not isinstance(node[part], dict):
+                    where = ".".join(parts[:depth + 1])
+                    raise SchemaError(where, f"is {json.dumps(node[part])} in this recipe; set {where} as a whole")
+                node = node[part]
+            node[parts[-1]] = value
+        return from_dict(Recipe, data)
+
+    def at(self, path: str) -> Any:
+        """The recipe's value at a dotted path (None where a stage is absent)."""
+        node: Any = self
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+        return node
 
     def value(self, override: str) -> Any:
         """The recipe's current value of an override (``"patience"`` reads early_stopping.patience; None

@@ -104,3 +104,24 @@ def test_no_module_is_longer_than_a_sitting():
 
 def test_the_training_loop_reads_on_one_screen():
     assert len((PACKAGE_DIR / "training" / "loop.py").read_text().splitlines()) <= 150
+
+
+def test_no_module_reads_another_objects_private_attributes():
+    """``x._name`` only on ``self`` / ``cls`` (and torch's own ``torch._*``); no ``from m import _name``."""
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                owner = node.value
+                if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls", "torch")):
+                    found.append(f"{name}:{node.lineno}: .{node.attr}")
+            if isinstance(node, ast.ImportFrom):
+                found += [f"{name}:{node.lineno}: import {a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not found, found
+
+
+def test_the_epoch_driver_reads_on_one_screen():
+    tree = ast.parse((PACKAGE_DIR / "training" / "driver.py").read_text())
+    (drive,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "drive"]
+    assert drive.end_lineno - drive.lineno + 1 <= 45

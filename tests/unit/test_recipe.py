@@ -76,3 +76,28 @@ def test_a_pretraining_override_needs_a_recipe_with_the_stage():
                        ({"type": "dbn"}, "type"), ({"type": "rbm", "lr_linear": 0}, "lr_linear: must be > 0")]:
         with pytest.raises(SchemaError, match=re.escape(words)):
             recipe(pretrain=bad)
+
+
+# ---------------------------------------------------------------------- --set KEY=VALUE
+def test_settings_reach_any_recipe_field_by_its_dotted_path_and_are_validated():
+    from zoo.recipe import parse_setting
+    from zoo.registry import get_entry
+    from zoo.schema import SchemaError
+
+    recipe = get_entry("deep-784-32").recipe
+    changed = recipe.with_settings(dict(map(parse_setting, ["early_stopping.patience=10", "scheduler.type=cosine",
+                                                            "optimizer_kwargs.betas=[0.8, 0.9]", "notes=tuned"])))
+    assert changed.early_stopping.patience == 10 and changed.scheduler.type == "cosine"
+    assert changed.optimizer_kwargs["betas"] == [0.8, 0.9] and changed.notes == "tuned"
+    assert changed.early_stopping.min_delta == recipe.early_stopping.min_delta  # the rest kept
+    assert recipe.with_settings({"scheduler": None}).scheduler is None
+    for setting, message in (({"early_stopping.patienc": 3}, "early_stopping.patienc: unknown key. Did you mean 'patience'"),
+                             ({"lr.x": 1}, "lr: is 0.001 in this recipe"),
+                             ({"early_stopping.patience": 0}, "early_stopping.patience: must be >= 1"),
+                             ({"pretrain.epochs": 2}, "pretrain.type"),
+                             ({"optimizer": "adamm"}, "Did you mean 'adam'")):
+        with pytest.raises(SchemaError, match=message):
+            recipe.with_settings(setting)
+    assert parse_setting("lr=1e-3") == ("lr", 0.001) and parse_setting("scheduler=null") == ("scheduler", None)
+    with pytest.raises(SchemaError, match="KEY=VALUE"):
+        parse_setting("patience")

@@ -38,6 +38,17 @@ class LossOutput:
     parts: Dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One loss of an ``alternating`` objective (:mod:`zoo.training.objectives`): ``name`` (its optimizer's
+    name in the state and its logs), the model's submodules whose parameters it trains, and the model's method that gives its
+    loss, called as ``method(inputs, target, kind=recipe.loss)`` and returning a ``LossOutput``."""
+
+    name: str
+    modules: Tuple[str, ...]
+    loss: str = "loss"
+
+
 def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
     """Mean per-pixel reconstruction loss: ``"mse"`` or ``"bce"`` (binary cross-entropy).
 
@@ -93,6 +104,7 @@ class Autoencoder(nn.Module):
     """
 
     architecture: str = ""
+    objective: str = "single"  # what a training step does (zoo.training.objectives): "single", "alternating", a plugin's
     latent_dim: int
 
     def __init__(self, config: Any, image_shape: Sequence[int]):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import torch
 
-from ..data import load_dataset, to_float
+from ..data import checksums, image_shape, load_dataset, to_float
+from ..errors import DataError
 from ..seeds import derive_seed
 
 PREVIEW = 16  # test images shown in reconstructions.png and TensorBoard
@@ -22,14 +23,15 @@ class DeviceData:
 
     def __init__(self, dataset: str, device: torch.device, *, batch_size: int, seed: int,
                  limit_batches: Optional[int] = None):
-        self.batch_size, self.seed, self.limit_batches = batch_size, seed, limit_batches
+        self.dataset, self.batch_size, self.seed, self.limit_batches = dataset, batch_size, seed, limit_batches
         self.fit = load_dataset(dataset, "fit").images.to(device)
+        self.sha256 = checksums(dataset)  # of the content just read
         self.steps_per_epoch = self.steps(batch_size)
         eval_limit = limit_batches * batch_size if limit_batches else None
         self.val = load_dataset(dataset, "val").images[:eval_limit].to(device)
         self.test = load_dataset(dataset, "test").images[:eval_limit].to(device)
         self.preview = to_float(self.test[:PREVIEW])
-        self.image_shape = tuple(self.preview.shape[1:])  # (C, H, W): what the model is built for
+        self.image_shape = image_shape(dataset)  # (C, H, W): what the model is built for
 
     def steps(self, batch_size: int) -> int:
         """Batches of ``batch_size`` in an epoch of the fit split (at most ``limit_batches``)."""
@@ -45,3 +47,18 @@ class DeviceData:
     def batch(self, order: torch.Tensor, step: int) -> torch.Tensor:
         """Indices of the ``step``-th global batch of an epoch in ``order``."""
         return order[step * self.batch_size : (step + 1) * self.batch_size]
+
+    # ------------------------------------------------------------------ a part of the run's state
+    def state_dict(self) -> Dict[str, Any]:
+        """What each epoch's order is a function of, and the content it was drawn from."""
+        return {"dataset": self.dataset, "sha256": self.sha256, "fit": len(self.fit), "seed": self.seed,
+                "batch_size": self.batch_size}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Refuse to resume on other data than the run was saved on (a changed file, another split)."""
+        if state["sha256"] != self.sha256 or state["fit"] != len(self.fit):
+            def digest(sums: Dict[str, str]) -> str:
+                return ", ".join(f"{k} {v[:12]}" for k, v in sorted(sums.items()))
+            raise DataError(f"the data set {state['dataset']} changed since this run was saved (SHA-256 then: "
+                            f"{digest(state['sha256'])}; now: {digest(self.sha256)}); a resumed run must see the same "
+                            f"data: restore it, or train again into another --out")

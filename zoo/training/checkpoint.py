@@ -4,173 +4,64 @@ One file means one atomic ``os.replace``: a kill at any moment leaves either the
 new one, never a mix. The previous good state is kept as ``state.prev.safetensors``, so a state
 file damaged by something else than zoo still leaves one to fall back on.
 
-What a state holds: the model, the optimizer and scheduler, the best weights so far, the
-early-stopping counters, the :class:`TrainState` (position and running totals), the RNG states
-of every rank and, with a pretraining stage, its position, RBM and generator. The data order of an
-epoch is a function of seed and epoch, so nothing else is needed.
+What a state holds is a dict of named parts (:mod:`.parts`): the trainer decides which (model,
+optimizers, schedulers, best weights, progress, data, random generators, a pretraining stage...);
+this module saves and restores any such dict and knows no part by name. Beside the parts, ``meta``
+(the run's name, entry and options) is kept as JSON.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
 from ..errors import TrainingError
 from ..io import atomic_save_safetensors, loads_json, read_verified_safetensors
-from . import distributed
-from .stopping import StopReason
+from .parts import Stateful, flatten, unflatten
 
 STATE_FILE = "state.safetensors"
 PREVIOUS_FILE = "state.prev.safetensors"
 DAMAGED_FILE = "state.damaged.safetensors"  # a newest state that failed verification, set aside
-STATE_FORMAT = 3  # 2: TrainState fields, run options, the stop reason as an enum value; 3: header checksum
+STATE_FORMAT = 4  # 3: a header checksum; 4: a dict of named parts, each a flattened state dict
 
 Tensors = Dict[str, torch.Tensor]
 
 
-@dataclass
-class TrainState:
-    """Where a run is and what it has done, apart from tensors and counters of their own."""
+def capture(parts: Dict[str, Stateful], meta: Dict[str, Any], *, is_main: bool = True
+            ) -> Optional[Tuple[Tensors, Dict[str, Any]]]:
+    """The state of ``parts`` as (tensors, info), info holding ``meta`` and each part's JSON skeleton.
 
-    epoch: int = 0  # completed epochs
-    step_in_epoch: int = 0  # completed steps of the running epoch
-    global_step: int = 0
-    epoch_loss_sum: float = 0.0  # the running epoch's training loss, weighted by batch size
-    epoch_samples: int = 0
-    epoch_seconds: float = 0.0
-    train_seconds: float = 0.0  # finished epochs' training-loop time
-    history: List[Dict[str, float]] = field(default_factory=list)  # one record per finished epoch
-    stop: Optional[StopReason] = None
-
-    def add_losses(self, losses: torch.Tensor, sizes: List[int]) -> None:
-        """Add read batch losses (float64, on the CPU) and their batch sizes to the running epoch."""
-        self.epoch_loss_sum += float((losses * torch.tensor(sizes, dtype=torch.float64)).sum())
-        self.epoch_samples += sum(sizes)
-
-    def end_epoch(self, val_loss: float, lr: float) -> Dict[str, float]:
-        """Close the running epoch: its record goes to ``history``, its counters back to zero."""
-        self.epoch += 1
-        record = {"epoch": self.epoch, "train_loss": self.epoch_loss_sum / max(self.epoch_samples, 1),
-                  "val_loss": val_loss, "lr": lr, "seconds": self.epoch_seconds,
-                  "samples_per_s": self.epoch_samples / max(self.epoch_seconds, 1e-9)}
-        self.history.append(record)
-        self.train_seconds += self.epoch_seconds
-        self.step_in_epoch, self.epoch_loss_sum, self.epoch_samples, self.epoch_seconds = 0, 0.0, 0, 0.0
-        return record
-
-    def to_json(self) -> Dict[str, Any]:
-        data = asdict(self)
-        data["stop"] = self.stop.value if self.stop else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "TrainState":
-        return cls(**{**data, "stop": StopReason(data["stop"]) if data["stop"] else None})
-
-
-# ---------------------------------------------------------------------- a trainer's state
-def _rng_states(trainer) -> Tensors:
-    states = {"cpu": torch.get_rng_state()}
-    if trainer.device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(trainer.device)
-    if trainer.noise_gen is not None:
-        states["noise"] = trainer.noise_gen.get_state()
-    return states
-
-
-def _rng_prefix(trainer, rank: int) -> str:
-    """One process: ``rng.cpu``...; under torchrun each rank's: ``rng.rank1.cpu``..."""
-    return f"rng.rank{rank}." if trainer.dist.enabled else "rng."
-
-
-def _part(tensors: Tensors, prefix: str) -> Tensors:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def capture(trainer) -> Optional[Tuple[Tensors, Dict[str, Any]]]:
-    """The trainer's state as (tensors, info). Every rank calls this at the same step (their RNG
-    states are gathered); rank 0 gets the state, the other ranks None."""
-    tensors: Tensors = {}
-    for key, value in _rng_states(trainer).items():
-        for rank, part in enumerate(distributed.all_gather(trainer.dist, value, trainer.device)):
-            tensors[f"{_rng_prefix(trainer, rank)}{key}"] = part
-    if not trainer.dist.is_main:
+    Every part's ``state_dict`` is called on every rank, in order (a part may gather from all ranks);
+    rank 0 (``is_main``) gets the state, the other ranks None."""
+    states = {name: part.state_dict() for name, part in parts.items()}
+    if not is_main:
         return None
-    tensors.update({f"model.{k}": v for k, v in trainer.model.state_dict().items()})
-    if trainer.best_state is not None:
-        tensors.update({f"best.{k}": v for k, v in trainer.best_state.items()})
-    optim_tensors, optim_info = flatten_optimizer(trainer.optimizer.state_dict())
-    tensors.update(optim_tensors)
-    info = {
-        "name": trainer.entry.name,
-        "entry": trainer.entry.to_dict(),
-        "options": trainer.options.to_dict(),
-        **trainer.state.to_json(),
-        "early_stopping": trainer.stopper.state_dict(),
-        "optimizer": optim_info,
-        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
-        "pretrain": trainer.pretraining.info() if trainer.pretraining is not None else None,
-    }
-    if trainer.pretraining is not None:
-        tensors.update(trainer.pretraining.tensors())
-    return tensors, info
-
-
-def restore(trainer, tensors: Tensors, info: Dict[str, Any]) -> None:
-    """Put a captured state back into ``trainer`` (this rank's RNG states included)."""
-    trainer.model.load_state_dict(_part(tensors, "model."))
-    best = _part(tensors, "best.")
-    trainer.best_state = {k: v.to(trainer.device) for k, v in best.items()} if best else None
-    trainer.optimizer.load_state_dict(unflatten_optimizer(tensors, info["optimizer"]))
-    if trainer.scheduler is not None and info["scheduler"] is not None:
-        trainer.scheduler.load_state_dict(info["scheduler"])
-    rng = _rng_prefix(trainer, trainer.dist.rank)
-    torch.set_rng_state(tensors[f"{rng}cpu"])
-    if trainer.device.type == "cuda" and f"{rng}cuda" in tensors:
-        torch.cuda.set_rng_state(tensors[f"{rng}cuda"], trainer.device)
-    if trainer.noise_gen is not None:
-        trainer.noise_gen.set_state(tensors[f"{rng}noise"])
-    trainer.stopper.load_state_dict(info["early_stopping"])
-    if trainer.pretraining is not None:
-        trainer.pretraining.restore(tensors, info["pretrain"])
-    trainer.state = TrainState.from_json({k: info[k] for k in TrainState.__dataclass_fields__})
-    s = trainer.state
-    if s.stop is StopReason.COMPLETED and s.epoch < trainer.recipe.epochs:
-        s.stop = None  # --epochs raised on resume: carry on
-    elif s.stop is None and s.step_in_epoch == 0 and s.epoch >= trainer.recipe.epochs:
-        s.stop = StopReason.COMPLETED  # --epochs lowered to the epochs already done: finish now
-
-
-def flatten_optimizer(state: Dict[str, Any], prefix: str = "optim.") -> Tuple[Tensors, Dict[str, Any]]:
-    """Split ``optimizer.state_dict()`` into tensors (for safetensors) and a JSON-able rest."""
     tensors: Tensors = {}
-    scalars: Dict[str, Dict[str, Any]] = {}
-    for index, values in state["state"].items():
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{prefix}{index}.{key}"] = value
-            else:
-                scalars.setdefault(str(index), {})[key] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+    skeletons: Dict[str, Any] = {}
+    for name, state in states.items():
+        part_tensors, skeletons[name] = flatten(state, name)
+        tensors.update(part_tensors)
+    return tensors, {**meta, "parts": skeletons}
 
 
-def unflatten_optimizer(tensors: Tensors, info: Dict[str, Any], prefix: str = "optim.") -> Dict[str, Any]:
-    state: Dict[int, Dict[str, Any]] = {}
-    for name, value in tensors.items():
-        if name.startswith(prefix):
-            index, key = name[len(prefix):].split(".", 1)
-            state.setdefault(int(index), {})[key] = value
-    for index, values in info["scalars"].items():
-        state.setdefault(int(index), {}).update(values)
-    groups = [dict(g) for g in info["param_groups"]]
-    for group in groups:
-        if isinstance(group.get("betas"), list):
-            group["betas"] = tuple(group["betas"])
-    return {"state": state, "param_groups": groups}
+def restore(parts: Dict[str, Stateful], tensors: Tensors, info: Dict[str, Any]) -> None:
+    """Load a captured state back into ``parts``, in their order; a part the state lacks, or one it
+    has that ``parts`` lacks, is refused (another recipe or zoo version wrote it)."""
+    saved = info["parts"]
+    missing, extra = [n for n in parts if n not in saved], [n for n in saved if n not in parts]
+    if missing or extra:
+        raise TrainingError(f"the saved state does not fit this run: "
+                            f"{'missing ' + ', '.join(missing) if missing else ''}"
+                            f"{'; ' if missing and extra else ''}{'unexpected ' + ', '.join(extra) if extra else ''}")
+    for name, part in parts.items():
+        part.load_state_dict(unflatten(tensors, saved[name]))
+
+
+class StateFormatError(TrainingError):
+    """A state file of another format: refused as such, not passed over as damaged."""
 
 
 # ---------------------------------------------------------------------- the state files
@@ -186,9 +77,13 @@ def write_state(run_dir: Path, tensors: Tensors, info: Dict[str, Any]) -> None:
 def _read(path: Path) -> Tuple[Tensors, Dict[str, Any]]:
     tensors, metadata = read_verified_safetensors(path)
     info = loads_json(metadata["zoo.state"])
-    if not isinstance(info, dict) or info.get("format") != STATE_FORMAT:
-        found = info.get("format") if isinstance(info, dict) else None
-        raise ValueError(f"state format {found!r}, this zoo reads {STATE_FORMAT} (written by another zoo version)")
+    found = info.get("format") if isinstance(info, dict) else None
+    if isinstance(found, int) and found != STATE_FORMAT:
+        raise StateFormatError(f"{path} is a state of format {found}, written by "
+                               f"{'an older' if found < STATE_FORMAT else 'a newer'} zoo; this zoo resumes format "
+                               f"{STATE_FORMAT} only: train again into another --out (or resume with that zoo)")
+    if not isinstance(info, dict) or found != STATE_FORMAT or not isinstance(info.get("parts"), dict):
+        raise ValueError(f"state format {found!r}, this zoo reads {STATE_FORMAT}")
     return tensors, info
 
 
@@ -211,6 +106,8 @@ def read_state(run_dir: Path, warn: Callable[[str], None]) -> Optional[Tuple[Ten
             continue
         try:
             result = _read(path)
+        except StateFormatError:
+            raise
         except Exception as exc:  # truncated, not safetensors, bad JSON: try the older one
             problems.append(f"{path} is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
             continue

@@ -36,7 +36,7 @@ class SilentLogger:
 
         return tqdm(total=total, initial=initial, disable=True)
 
-    def steps(self, first: int, losses: List[float], bar, samples_per_s: float) -> None:
+    def steps(self, first: int, losses: Dict[str, List[float]], bar, samples_per_s: float) -> None:
         pass
 
     def epoch(self, record: Dict[str, float], epochs: int, improved: bool, grid: Callable[[], torch.Tensor]) -> None:
@@ -95,17 +95,22 @@ class RunLogger(SilentLogger):
         return tqdm(total=total, initial=initial, desc=desc, leave=False, unit="batch",
                     disable=self.quiet or not sys.stderr.isatty())
 
-    def steps(self, first: int, losses: List[float], bar, samples_per_s: float) -> None:
-        for j, value in enumerate(losses):
-            self.writer.add_scalar("loss/train_step", value, first + j)
-        bar.update(len(losses))
-        bar.set_postfix(loss=f"{losses[-1]:.5f}", samples_s=f"{samples_per_s:,.0f}")
+    def steps(self, first: int, losses: Dict[str, List[float]], bar, samples_per_s: float) -> None:
+        """Per step: ``loss`` as ``loss/train_step``, each named part of it as ``parts_step/<name>``."""
+        for name, values in losses.items():
+            tag = "loss/train_step" if name == "loss" else f"parts_step/{name}"
+            for j, value in enumerate(values):
+                self.writer.add_scalar(tag, value, first + j)
+        bar.update(len(losses["loss"]))
+        bar.set_postfix(loss=f"{losses['loss'][-1]:.5f}", samples_s=f"{samples_per_s:,.0f}")
 
     def epoch(self, record: Dict[str, float], epochs: int, improved: bool, grid: Callable[[], torch.Tensor]) -> None:
         epoch = record["epoch"]
         self.writer.add_scalar("loss/train", record["train_loss"], epoch)
         self.writer.add_scalar("loss/val", record["val_loss"], epoch)
         self.writer.add_scalar("lr", record["lr"], epoch)
+        for name, value in record.get("parts", {}).items():
+            self.writer.add_scalar(f"parts/{name}", value, epoch)
         self.writer.add_image("reconstructions", grid(), epoch)
         self.line(
             f"epoch {epoch:>3}/{epochs}  train {record['train_loss']:.6f}  val {record['val_loss']:.6f}"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
 
-from ..data import checksums
+from ..entries import Entry
 from ..evaluation.scoring import corrupted, device_of, mean_loss, score
 from ..figures import loss_figure, reconstruction_grid, save_figure, save_grid
 from ..io import atomic_write_json
@@ -17,7 +18,8 @@ from ..recipe import Recipe
 from ..seeds import derive_seed
 from ..version import __version__
 from ..weights import WEIGHTS_FILE, save_weights
-from .setup import optimizer_kind
+from .batches import DeviceData
+from .progress import Progress
 
 HEADER_NAMES = {"epochs_run": "epochs"}  # weights format 1 calls epochs_run "zoo.epochs"
 
@@ -54,46 +56,31 @@ class TrainingFacts:
 OPTIONAL = ("pretrain_seconds",)
 
 
-def finish(trainer) -> Dict[str, Any]:
-    """Rank 0 evaluates the best weights and writes the outputs; returns the run's summary."""
-    model, state, stopper = trainer.model, trainer.state, trainer.stopper
-    if trainer.best_state is not None:
-        model.load_state_dict(trainer.best_state)
-    facts = TrainingFacts(
-        epochs_run=state.epoch,
-        best_epoch=stopper.best_epoch,
-        best_val_loss=stopper.best,
-        stop_reason=stopper.describe(state.stop, trainer.recipe.epochs),
-        device=str(trainer.device),
-        train_seconds=state.train_seconds,
-        data_sha256=checksums(trainer.entry.dataset),
-        pretrain_seconds=trainer.pretraining.state.seconds if trainer.pretraining is not None else None,
-    )
-    data, recipe = trainer.data, trainer.recipe
+def finish(run_dir: Path, model: torch.nn.Module, entry: Entry, data: DeviceData, facts: TrainingFacts,
+           progress: Progress, run: Dict[str, Any], *, best_epoch: Optional[int]) -> Dict[str, Any]:
+    """Evaluate ``model`` (the best weights, loaded) and write the run's outputs (weights, figures,
+    metrics.json); returns the summary. ``run`` adds how the run trained (world size, amp...)."""
+    recipe = entry.recipe
     summary = {
-        "name": trainer.entry.name,
-        "dataset": trainer.entry.dataset,
-        "run_dir": str(trainer.run_dir),
+        "name": entry.name,
+        "dataset": entry.dataset,
+        "run_dir": str(run_dir),
         **asdict(facts),
         "test_loss": mean_loss(model, data.test, recipe, "test"),
-        "test_mse": _test_mse(model, data.test, trainer.device),
-        "steps": state.global_step,
-        "samples_per_s": sum(h["samples_per_s"] for h in state.history) / max(len(state.history), 1),
+        "test_mse": _test_mse(model, data.test, model.device),
+        "steps": progress.global_step,
+        "samples_per_s": sum(h["samples_per_s"] for h in progress.history) / max(len(progress.history), 1),
         "params": model.num_parameters(),
-        "world_size": trainer.dist.world_size,
-        "amp": trainer.options.amp,
-        "compile": trainer.options.compile,
-        "optimizer_impl": optimizer_kind(trainer.optimizer),
-        "history": state.history,
-        "pretrain": trainer.pretraining.summary() if trainer.pretraining is not None else None,
+        **run,
+        "history": progress.history,
         "zoo_version": __version__,
         "torch_version": torch.__version__,
     }
-    save_weights(trainer.run_dir / WEIGHTS_FILE, model, trainer.entry, **facts.header())
-    save_grid(trainer.run_dir / "reconstructions.png", preview_grid(model, data.preview, recipe))
-    fig = loss_figure(state.history, title=f"{trainer.entry.name}: loss per epoch", best_epoch=stopper.best_epoch)
-    save_figure(trainer.run_dir / "losses.png", fig)
-    atomic_write_json(trainer.run_dir / "metrics.json", summary)
+    save_weights(run_dir / WEIGHTS_FILE, model, entry, **facts.header())
+    save_grid(run_dir / "reconstructions.png", preview_grid(model, data.preview, recipe))
+    fig = loss_figure(progress.history, title=f"{entry.name}: loss per epoch", best_epoch=best_epoch)
+    save_figure(run_dir / "losses.png", fig)
+    atomic_write_json(run_dir / "metrics.json", summary)
     return summary
 
 

@@ -5,10 +5,11 @@ the other ranks receive its decision, so no rank but 0 needs to see the folder.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
@@ -16,7 +17,7 @@ from ..data import canonical, dataset_info
 from ..devices import resolve_device
 from ..errors import UsageError, ZooError, shown
 from ..io import atomic_write_json
-from ..recipe import OVERRIDES
+from ..recipe import OVERRIDE_NAMES, OVERRIDE_PATHS, OVERRIDES, Recipe
 from ..registry import Entry, get_entry, parse_entry
 from ..schema import SchemaError
 from ..weights import WEIGHTS_FILE
@@ -24,6 +25,7 @@ from . import checkpoint, distributed, runfolder
 from .logger import RunLogger
 from .loop import Trainer
 from .options import RunOptions
+from .progress import saved_progress
 from .stopping import StopReason
 
 
@@ -49,6 +51,7 @@ def train(
     log: Optional[Callable[[str], None]] = None,
     amp: bool = False,
     compile: bool = False,
+    settings: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Train registry entry ``name``; returns the run's summary (also written to metrics.json).
 
@@ -71,12 +74,15 @@ def train(
         amp: bf16 autocast for the training forward pass (CUDA, or a CPU with bf16); part of the
             run's trajectory, so a resumed run keeps it.
         compile: ``torch.compile`` the training step (first steps slower while it compiles).
+        settings: any recipe field by its dotted path, e.g. ``{"early_stopping.patience": 10}`` or
+            ``{"scheduler": None}`` (the CLI's ``--set KEY=VALUE``), validated like registry.json; a path
+            that a named override also sets (``lr``, ``early_stopping.patience``...) counts as that override.
 
     Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
     DistributedDataParallel across the ranks; see the README.
     """
-    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, min_delta=min_delta,
-                     pretrain_epochs=pretrain_epochs)
+    given = locals()
+    overrides, settings = _split_settings({o: given[o] for o in OVERRIDE_NAMES}, settings)
     entry = get_entry(name)
     if dataset is not None:
         entry = entry.with_dataset(canonical(dataset))
@@ -97,7 +103,7 @@ def train(
     try:
         say = RunLogger(run_dir, log=log)
         decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
-            name, entry, run_dir, resume, force, overrides, options, say.warning, held, dataset is not None))
+            name, entry, run_dir, resume, force, overrides, settings, options, say.warning, held, dataset is not None))
         entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
         state = (tensors, decided["info"]) if decided["info"] is not None else None
         trainer = Trainer(entry, out=run_dir, options=_on(options, train_device), quiet=quiet, log=log, dist=dist_)
@@ -126,8 +132,25 @@ def _autocast_available(device_type: str) -> bool:
     return check(device_type) if check is not None else device_type in ("cpu", "cuda")
 
 
+def _split_settings(overrides: Dict[str, Any], settings: Optional[Mapping[str, Any]]
+                    ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(named overrides, the other settings): a setting at a named override's path joins the overrides."""
+    if settings is not None and not isinstance(settings, Mapping):
+        raise UsageError(f"settings must map recipe paths to values, got {settings!r}")
+    rest = dict(settings or {})
+    for path, oname in OVERRIDE_PATHS.items():
+        if path in rest:
+            value = rest.pop(path)
+            if overrides[oname] is not None and overrides[oname] != value:
+                flag = next(o.flag for o in OVERRIDES if o.name == oname)
+                raise UsageError(f"{flag} {overrides[oname]} and --set {path}={value} disagree; give one")
+            overrides[oname] = value
+    return overrides, rest
+
+
 def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, overrides: Dict[str, Any],
-             options: RunOptions, warn: Callable[[str], None], held: List[Any], retarget: bool = False):
+             settings: Dict[str, Any], options: RunOptions, warn: Callable[[str], None], held: List[Any],
+             retarget: bool = False):
     """On rank 0: the entry to train and the state to resume from, the run folder locked, checked
     and set up. The open lock file goes to ``held`` (the caller keeps it open while training)."""
     has_run = checkpoint.has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()
@@ -140,7 +163,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
         held.append(runfolder.lock(run_dir))  # before anything in it is read or written
     state = checkpoint.read_state(run_dir, warn) if resume and checkpoint.has_state(run_dir) else None
     if state is not None:
-        saved = _resumed_entry(name, run_dir, state[1], overrides, options)
+        saved = _resumed_entry(name, run_dir, state[1], overrides, settings, options)
         if retarget and saved.dataset != entry.dataset:
             raise UsageError(f"{shown(run_dir)} was trained on {saved.dataset}; resume it on the same data set")
         entry = saved
@@ -155,6 +178,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
             entry = entry.with_recipe(entry.recipe.replace(**overrides))
         except SchemaError as exc:
             raise UsageError(f"Invalid override for {name}: {exc}") from None
+        entry = entry.with_recipe(_with_settings(name, entry.recipe, settings))
     distributed.check_batch(entry.recipe.batch_size, options.world_size)
     runfolder.make_writable(run_dir)
     if not held:
@@ -164,6 +188,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
             "name": name,
             "entry": entry.to_dict(),
             "overrides": {k: v for k, v in overrides.items() if v is not None},
+            "settings": settings,
             **options.to_dict(),
         })
     if state is None:
@@ -171,8 +196,15 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
     return {"entry": entry.to_dict(), "info": state[1]}, state[0]
 
 
+def _with_settings(name: str, recipe: Recipe, settings: Dict[str, Any]) -> Recipe:
+    try:
+        return recipe.with_settings(settings)
+    except SchemaError as exc:
+        raise UsageError(f"Invalid --set for {name}: recipe.{exc}") from None
+
+
 def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
-                   options: RunOptions) -> Entry:
+                   settings: Dict[str, Any], options: RunOptions) -> Entry:
     """The saved run's entry; flags may raise epochs but not change the trajectory."""
     saved = info["options"]
     if info["name"] != name:
@@ -193,19 +225,23 @@ def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Di
                 f"{run_dir} was started with {o.flag} {entry.recipe.value(o.name)}; "
                 f"a resumed run keeps its recipe (drop {o.flag} or choose another --out)"
             )
+    for key, value in settings.items():
+        if _with_settings(name, entry.recipe, {key: value}) != entry.recipe:
+            raise UsageError(f"{run_dir} was started with {key}={json.dumps(entry.recipe.at(key))}; a resumed run keeps "
+                             f"its recipe (drop --set {key} or choose another --out)")
     if options.limit_batches != saved["limit_batches"]:
         raise UsageError(f"{run_dir} was started with --limit-batches {saved['limit_batches']}; resume with the same")
     if options.amp != saved["amp"]:
         was = "with --amp" if saved["amp"] else "without --amp"
         raise UsageError(f"{run_dir} was started {was} (bf16 autocast changes the trajectory); resume it the same way")
-    epochs = overrides["epochs"]
+    epochs, position = overrides["epochs"], saved_progress(info)
     if epochs is not None and epochs != entry.recipe.epochs:
-        if epochs < info["epoch"]:
-            raise UsageError(f"{run_dir} has already run {info['epoch']} epochs; --epochs cannot go below that")
-        if epochs == info["epoch"] and info["step_in_epoch"]:
-            raise UsageError(f"{run_dir} has already run {info['epoch']} epochs and started epoch {epochs + 1}; "
+        if epochs < position["epoch"]:
+            raise UsageError(f"{run_dir} has already run {position['epoch']} epochs; --epochs cannot go below that")
+        if epochs == position["epoch"] and position["step_in_epoch"]:
+            raise UsageError(f"{run_dir} has already run {position['epoch']} epochs and started epoch {epochs + 1}; "
                              f"--epochs must be at least {epochs + 1}")
-        if info["stop"] == StopReason.EARLY_STOPPING.value:
+        if position["stop"] == StopReason.EARLY_STOPPING.value:
             raise UsageError(f"{run_dir} already finished by early stopping; start a new run to train longer")
         if entry.recipe.scheduler is not None and entry.recipe.scheduler.type == "cosine":
             raise UsageError(f"{run_dir} uses a cosine schedule fixed to {entry.recipe.epochs} epochs; --epochs cannot change")

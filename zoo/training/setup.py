@@ -1,4 +1,4 @@
-"""What a run trains with, built from its recipe: the loss as a module, optimizer, schedule, noise."""
+"""What a run trains with, built from its recipe: optimizers and schedules (for the objectives), noise, seeds."""
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -8,30 +8,6 @@ import torch
 from ..recipe import Recipe
 from ..seeds import derive_seed
 from .distributed import Dist
-
-
-class LossStep(torch.nn.Module):
-    """The training objective as one module call, which is what DistributedDataParallel wraps."""
-
-    def __init__(self, model: torch.nn.Module, kind: str):
-        super().__init__()
-        self.model, self.kind = model, kind
-
-    def forward(self, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.model.loss(inputs, target, kind=self.kind).loss
-
-
-def wrap_step(step: torch.nn.Module, device: torch.device, dist: Dist, compile: bool) -> torch.nn.Module:
-    """DDP around the training step under torchrun, then torch.compile when asked for (once: a step
-    already wrapped is returned as it is)."""
-    if not isinstance(step, LossStep):
-        return step
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [device.index] if device.type == "cuda" else None
-        step = DistributedDataParallel(step, device_ids=ids)
-    return torch.compile(step) if compile else step
 
 
 def make_optimizer(recipe: Recipe, params, *, fused: bool = True) -> torch.optim.Optimizer:
