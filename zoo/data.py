@@ -19,7 +19,7 @@ import torch
 
 from .errors import DataError, UsageError, did_you_mean, shown
 from .registry import BUILTIN_DATASETS, load_registry, looks_like_path
-from .sources import cache, idx, images, read_source
+from .sources import cache, idx, images, source_files
 from .sources.idx import DATASETS, FILES, VAL_SIZE, locate  # noqa: F401  (the built-in sets' files)
 
 SPLITS = ("train", "test", "fit", "val")
@@ -46,26 +46,33 @@ class Dataset:
 _LOADED: Dict[Tuple[str, ...], Tuple[Dataset, Dict[str, Optional[torch.Tensor]]]] = {}
 
 
-def _source(name: str) -> Tuple[str, Optional[Path], Optional[Tuple[int, int]]]:
-    """("idx", None, None) for a built-in set, else ("user", path, resize)."""
+class _Located(NamedTuple):
+    """Where a user's data set is: its path and any resize (a built-in set is found by :mod:`.sources.idx`)."""
+
+    path: Path
+    resize: Optional[Tuple[int, int]]
+
+
+def _source(name: str) -> Optional[_Located]:
+    """None for a built-in set, else the user's data set's path and resize."""
     if not isinstance(name, str) or not name.strip():
         raise UsageError(f"A data set is a name or a path, got {name!r}")
     if name in BUILTIN_DATASETS:
-        return "idx", None, None
+        return None
     declared = load_registry().datasets
     if name in declared:
         spec = declared[name]
-        return "user", Path(spec.path), tuple(spec.resize) if spec.resize else None
+        return _Located(Path(spec.path), tuple(spec.resize) if spec.resize else None)
     if looks_like_path(name) or Path(name).exists():
-        return "user", Path(name).resolve(), None
+        return _Located(Path(name).resolve(), None)
     known = [*BUILTIN_DATASETS, *declared]
     hint = did_you_mean(name, known) or f" Known: {', '.join(known)}; or give the path of an image folder or an .npz."
     raise UsageError(f"Unknown dataset {name!r}.{hint}")
 
 
 def _load(name: str) -> Tuple[Dataset, Dict[str, Optional[torch.Tensor]]]:
-    kind, path, resize = _source(name)
-    if kind == "idx":
+    located = _source(name)
+    if located is None:
         key: Tuple[str, ...] = (name, str(locate(name).resolve()))
         if key not in _LOADED:
             tensors = idx.load_idx(name)
@@ -73,14 +80,15 @@ def _load(name: str) -> Tuple[Dataset, Dict[str, Optional[torch.Tensor]]]:
             dataset = Dataset(name, info.image_shape, info.classes, dict(info.sha256), _sizes(tensors))
             _LOADED[key] = dataset, dict(tensors)
         return _LOADED[key]
+    path, resize = located
     if not path.exists():
         raise DataError(f"Data set {name!r}: {shown(path)} does not exist")
-    content = images.sha256_of(path)
-    key = ("user", str(path), cache.cache_key(content, resize))
+    reader, files, content = source_files(path)
+    key = (reader.key, str(path), cache.cache_key(content, resize))
     if key not in _LOADED:
         raw = cache.load_cached(key[2])
         if raw is None:
-            raw = read_source(path, resize)
+            raw = reader.read(path, files, resize)
             cache.save_cached(key[2], raw)
         tensors = {"train_images": raw.train_images, "train_labels": raw.train_labels,
                    "test_images": raw.test_images, "test_labels": raw.test_labels}
@@ -96,8 +104,8 @@ def _sizes(tensors) -> Dict[str, int]:
 def canonical(name: str) -> str:
     """The name a run records for a data set: a built-in or declared name as it is, a path made absolute
     (so that the run loads from anywhere)."""
-    kind, path, _ = _source(name)
-    return name if kind == "idx" or name in load_registry().datasets else str(path)
+    located = _source(name)
+    return name if located is None or name in load_registry().datasets else str(located.path)
 
 
 def dataset_info(name: str) -> Dataset:

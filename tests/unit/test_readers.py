@@ -11,7 +11,7 @@ from PIL import Image
 
 from zoo.errors import DataError
 from zoo.sources.folder import read_folder
-from zoo.sources.images import read_npz
+from zoo.sources.npz import read_npz
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

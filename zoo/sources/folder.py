@@ -7,13 +7,34 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-from ..errors import DataError, first_line, shown
+from ..errors import DataError, shown
+from .decoding import decode, is_colour, one_size
 from .images import IMAGE_EXTENSIONS, RawData, check_budget, hold_out_test
+from .reader import Reader, register_source, regular_file
+
+
+@register_source("folder")
+class FolderReader(Reader):
+    description = "an image folder"
+
+    def claims(self, path: Path) -> bool:
+        return path.is_dir()
+
+    def files(self, path: Path) -> List[Path]:
+        """Every image the folder's layout gives, train split first (see :func:`layout`)."""
+        (train, _), (test, _) = layout(path)
+        return train + test
+
+    def read(self, path: Path, files: List[Path], resize: Optional[Sequence[int]]) -> RawData:
+        return read_folder(path, resize)
 
 
 def _images_in(folder: Path) -> List[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not p.name.startswith("."))
+    """The images of one folder: not hidden, named like an image; each a regular file (a FIFO or a device
+    under an image's name is refused, not read for ever). Sub-folders are not images."""
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                   and not p.is_dir())
+    return [regular_file(p) for p in found]
 
 
 def _listing(split_dir: Path) -> Tuple[List[Path], List[Optional[str]]]:
@@ -34,20 +55,26 @@ def _listing(split_dir: Path) -> Tuple[List[Path], List[Optional[str]]]:
     return files, labels
 
 
-def read_folder(path: Path, resize: Optional[Sequence[int]] = None) -> RawData:
+def layout(path: Path) -> Tuple[Tuple[List[Path], List[Optional[str]]], Tuple[List[Path], List[Optional[str]]]]:
+    """((train files, their class names), (test files, class names)) of an image folder."""
     split = (path / "train").is_dir()
-    train_files, train_names = _listing(path / "train" if split else path)
-    test_files, test_names = _listing(path / "test") if split and (path / "test").is_dir() else ([], [])
+    train = _listing(path / "train" if split else path)
+    test = _listing(path / "test") if split and (path / "test").is_dir() else ([], [])
+    return train, test
+
+
+def read_folder(path: Path, resize: Optional[Sequence[int]] = None) -> RawData:
+    (train_files, train_names), (test_files, test_names) = layout(path)
     if not train_files:
         raise DataError(f"{shown(path)} holds no images ({', '.join(IMAGE_EXTENSIONS)}), in class folders or loose")
     if (None in train_names + test_names) and any(n is not None for n in train_names + test_names):
         raise DataError(f"{shown(path)}: train/ and test/ must both use class folders, or neither")
-    first = _open(train_files[0], resize)
-    per_image = math.prod(first.shape)
-    check_budget(per_image * (len(train_files) + len(test_files)), path)
-    colour = any(_is_colour(f) for f in train_files + test_files)
-    train = _decode(train_files, resize, colour)
-    test = _decode(test_files, resize, colour) if test_files else None
+    files = train_files + test_files
+    size = one_size(files, resize)  # from the files' headers, before anything is decoded
+    colour = any(is_colour(f) for f in files)
+    check_budget(math.prod(size) * (3 if colour else 1) * len(files), path)
+    train = decode(train_files, resize, colour)
+    test = decode(test_files, resize, colour) if test_files else None
     classes = tuple(sorted({n for n in train_names + test_names if n is not None})) or None
     index = {name: i for i, name in enumerate(classes or ())}
     train_labels = torch.tensor([index[n] for n in train_names], dtype=torch.int64) if classes else None
@@ -55,57 +82,3 @@ def read_folder(path: Path, resize: Optional[Sequence[int]] = None) -> RawData:
     if test is None:
         train, train_labels, test, test_labels = hold_out_test(train, train_labels)
     return RawData(train, train_labels, test, test_labels, classes)
-
-
-def _open(file: Path, resize: Optional[Sequence[int]]):
-    """One image as a uint8 (H, W) or (H, W, 3) numpy array."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(file) as image:
-            image.load()
-            if image.mode not in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "I;16", "I"):
-                raise DataError(f"Image {shown(file)} has mode {image.mode}; zoo reads grey, RGB and palette images")
-            image = image.convert("RGB" if _mode_is_colour(image) else "L")
-            if resize is not None:
-                image = image.resize((int(resize[1]), int(resize[0])), Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise DataError(f"Image {shown(file)} cannot be read ({first_line(exc)})") from None
-
-
-def _mode_is_colour(image) -> bool:
-    if image.mode in ("RGB", "RGBA"):
-        return True
-    if image.mode in ("P", "PA"):
-        return image.convert("RGB").getextrema() != image.convert("L").convert("RGB").getextrema()
-    return False
-
-
-def _is_colour(file: Path) -> bool:
-    from PIL import Image
-
-    try:
-        with Image.open(file) as image:
-            return image.mode in ("RGB", "RGBA", "P", "PA") and _mode_is_colour(image)
-    except Exception:
-        return False  # _open names the file and the reason
-
-
-def _decode(files: List[Path], resize: Optional[Sequence[int]], colour: bool) -> torch.Tensor:
-    import numpy as np
-
-    arrays, sizes = [], {}
-    for file in files:
-        array = _open(file, resize)
-        if colour and array.ndim == 2:
-            array = np.repeat(array[..., None], 3, axis=2)
-        sizes.setdefault(array.shape[:2], file)
-        if len(sizes) > 1:
-            (a, fa), (b, fb) = list(sizes.items())[:2]
-            raise DataError(f"Images of two sizes: {fa.name} is {a[0]}x{a[1]}, {fb.name} is {b[0]}x{b[1]}; resize them "
-                            f"to one size, or declare the data set in a registry file with \"resize\": [H, W]")
-        arrays.append(array)
-    stacked = torch.from_numpy(np.stack(arrays))
-    return stacked.permute(0, 3, 1, 2).contiguous() if stacked.dim() == 4 else stacked

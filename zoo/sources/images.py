@@ -1,4 +1,4 @@
-"""A user's own images, the common part and the ``.npz`` reader (image folders: :mod:`.folder`).
+"""A user's own images, the common part of the readers (image folders: :mod:`.folder`; ``.npz``: :mod:`.npz`).
 
 Both become uint8 tensors: ``(N, H, W)`` for one channel, ``(N, 3, H, W)`` for colour, with int64
 labels where the source has them. Everything is checked before it is used, and every refusal is one
@@ -16,22 +16,19 @@ Layouts:
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
 
-from ..errors import DataError, UsageError, first_line, shown
+from ..errors import DataError, UsageError, shown
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEFAULT_BUDGET = 4 * 2**30  # bytes of uint8 images held in memory; ZOO_MAX_DATA_BYTES changes it
 SPLIT_SEED = 20240101  # fixes which images split_off holds out: the same files give the same split
-_HASHED: dict = {}  # the content hash of a source, by its files' names, sizes and modification times
 
 
 @dataclass
@@ -75,24 +72,6 @@ def hold_out_test(images: torch.Tensor, labels: Optional[torch.Tensor]):
     return images[keep], None if labels is None else labels[keep], images[held], None if labels is None else labels[held]
 
 
-# ---------------------------------------------------------------------- content checksums
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file's bytes, or of a folder's image files (relative paths and contents, sorted).
-    Read once while every file keeps its size and modification time (a data set is looked up often)."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    signature = (str(path), *((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
-    if signature not in _HASHED:
-        digest = hashlib.sha256()
-        for file in files:
-            if file is not path:
-                digest.update(f"{file.relative_to(path).as_posix()}\0".encode())
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(2**20), b""):
-                    digest.update(block)
-        _HASHED[signature] = digest.hexdigest()
-    return _HASHED[signature]
-
-
 # ---------------------------------------------------------------------- arrays to uint8
 def as_uint8_images(array, source: Path, what: str) -> torch.Tensor:
     """A numpy array ``(N, H, W)`` or ``(N, H, W, C)`` (C 1 or 3), uint8 or floats in [0, 1], as uint8
@@ -132,61 +111,3 @@ def as_labels(array, n: int, source: Path, what: str) -> torch.Tensor:
     if len(array) and int(array.min()) < 0:
         raise DataError(f"{where} holds negative labels")
     return torch.from_numpy(array.astype(np.int64))
-
-
-# ---------------------------------------------------------------------- .npz
-def _npy_header(zf: zipfile.ZipFile, member: str):
-    import numpy as np
-
-    with zf.open(member) as handle:
-        version = np.lib.format.read_magic(handle)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(handle)
-    return shape, dtype
-
-
-def read_npz(path: Path) -> RawData:
-    import numpy as np
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            members = {name[:-4]: name for name in zf.namelist() if name.endswith(".npy")}
-            if "x_train" not in members:
-                raise DataError(f"{shown(path)} has no x_train array (it holds {', '.join(sorted(members)) or 'none'}); "
-                                f"save it as np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
-            nbytes = 0
-            for key in ("x_train", "x_test"):
-                if key in members:
-                    shape, dtype = _npy_header(zf, members[key])
-                    nbytes += math.prod(shape)  # as uint8
-            check_budget(nbytes, path)
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test") if k in npz.files}
-    except DataError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{shown(path)} is not a readable .npz ({first_line(exc)})") from None
-    train = as_uint8_images(arrays["x_train"], path, "x_train")
-    train_labels = as_labels(arrays["y_train"], len(train), path, "y_train") if "y_train" in arrays else None
-    if "x_test" in arrays:
-        test = as_uint8_images(arrays["x_test"], path, "x_test")
-        if test.shape[1:] != train.shape[1:]:
-            raise DataError(f"{shown(path)}: x_test images are {_size(test)}, x_train images {_size(train)}")
-        test_labels = as_labels(arrays["y_test"], len(test), path, "y_test") if "y_test" in arrays else None
-    else:
-        train, train_labels, test, test_labels = hold_out_test(train, train_labels)
-    if (train_labels is None) != (test_labels is None):
-        raise DataError(f"{shown(path)} has labels for one split only; give both y_train and y_test, or neither")
-    classes = _classes(train_labels, test_labels)
-    return RawData(train, train_labels, test, test_labels, classes)
-
-
-def _classes(*labels: Optional[torch.Tensor]) -> Optional[Tuple[str, ...]]:
-    present = [t for t in labels if t is not None and len(t)]
-    if not present:
-        return None
-    return tuple(str(i) for i in range(int(max(int(t.max()) for t in present)) + 1))
-
-
-def _size(images: torch.Tensor) -> str:
-    return "x".join(map(str, images.shape[-2:])) + (" RGB" if images.dim() == 4 else "")
