@@ -5,11 +5,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from zoo.paths import REPO_DIR
 
 
+@pytest.mark.slow
 def test_bench_script_smoke():
     proc = subprocess.run([sys.executable, str(REPO_DIR / "scripts" / "bench.py"), "deep-784-32", "--reps", "2",
                            "--limit-batches", "5", "--device", "cpu"], capture_output=True, text=True,

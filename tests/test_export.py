@@ -138,6 +138,7 @@ def test_a_plugin_model_without_its_registry_is_named(tmp_path):
     assert not (tmp_path / "t.onnx").exists()
 
 
+@pytest.mark.slow
 def test_the_readme_commands_run_as_written(tmp_path):
     text = (zoo.paths.REPO_DIR / "README.md").read_text()
     (block,) = re.findall(r"<!-- elsewhere:run.sh -->\n```bash\n(.*?)```", text, flags=re.S)

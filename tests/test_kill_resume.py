@@ -19,6 +19,7 @@ def zoo_cli(*args):
     return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run_bitwise(tmp_path):
     straight = zoo_cli(*ARGS, "--out", str(tmp_path / "straight"))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import zoo.paths
 
 
@@ -15,6 +17,7 @@ def examples():
     return dict(re.findall(r"<!-- example:(\S+) -->\n```\w+\n(.*?)```", text, flags=re.S))
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_as_written(tmp_path):
     files = examples()
     assert set(files) == {"my_plugin.py", "my_registry.json", "run.sh"}

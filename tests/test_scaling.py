@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from zoo.paths import REPO_DIR
 
 
+@pytest.mark.slow
 def test_scaling_script_smoke():
     proc = subprocess.run([sys.executable, str(REPO_DIR / "scripts" / "scaling.py"), "deep-784-32", "--nproc", "1", "2",
                            "--limit-batches", "4", "--device", "cpu"], capture_output=True, text=True,

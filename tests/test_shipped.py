@@ -81,6 +81,7 @@ def test_the_paper_is_reproduced_and_beaten_as_the_cards_and_the_readme_say():
     assert f"| {rbm['ablation']['squared_error_per_image']:.2f} |" in table and "| 3.00 | (published) |" in table
 
 
+@pytest.mark.slow
 def test_a_wheel_carries_the_registry_and_the_weights(tmp_path):
     """A non-editable install, used from another folder, loads every entry."""
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO_DIR), "--no-deps", "-q", "-w", str(tmp_path)],
