@@ -19,6 +19,7 @@ class ToyConfig:
     latent_dim: int = 8
     width: int = 64
     weight: float = 0.05  # of the fooling term in the autoencoder's loss
+    random_prior: bool = True  # False: fixed "prior" codes, so that runs differ by float rounding alone
 
 
 @zoo.register_objective("toy-adversarial")
@@ -64,7 +65,10 @@ class ToyAAE(zoo.Autoencoder):
 
     def critic_loss(self, x, target, *, kind="mse"):
         z = self.encode(x).detach()
-        prior = torch.randn_like(z)  # torch's global generator: part of the run's saved random state
+        if self.config.random_prior:
+            prior = torch.randn_like(z)  # torch's global generator: part of the run's saved random state
+        else:
+            prior = torch.linspace(-2, 2, z.shape[1], device=z.device).expand_as(z)  # the same for any batch
         real = F.binary_cross_entropy_with_logits(self.critic(prior), torch.ones(len(z), 1, device=z.device))
         fake = F.binary_cross_entropy_with_logits(self.critic(z), torch.zeros(len(z), 1, device=z.device))
         return LossOutput((real + fake) / 2, {"real": real.detach(), "fake": fake.detach()})
