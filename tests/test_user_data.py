@@ -229,7 +229,7 @@ def test_bad_npz_files(tmp_path, arrays, words):
 def test_more_data_than_the_budget_says_how_much_it_needs(tmp_path, monkeypatch):
     np.savez(tmp_path / "big.npz", x_train=np.zeros((100, 32, 32, 3), np.uint8))
     monkeypatch.setenv("ZOO_MAX_DATA_BYTES", "100000")
-    with pytest.raises(DataError, match="needs 0.3 MiB as uint8 images, more than the 0 MiB budget"):
+    with pytest.raises(DataError, match="needs 0.3 MiB of memory to read, more than the 0 MiB budget"):
         load_dataset(str(tmp_path / "big.npz"), "train")
 
 

@@ -28,6 +28,7 @@ from ..errors import DataError, UsageError, shown
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEFAULT_BUDGET = 4 * 2**30  # bytes of uint8 images held in memory; ZOO_MAX_DATA_BYTES changes it
+MAX_LABEL = 2**16 - 1  # labels are class numbers: a class name is made for each one up to the largest
 SPLIT_SEED = 20240101  # fixes which images split_off holds out: the same files give the same split
 
 
@@ -52,7 +53,7 @@ def budget() -> int:
 
 def check_budget(nbytes: int, source: Path) -> None:
     if nbytes > budget():
-        raise DataError(f"{shown(source)} needs {nbytes / 2**20:,.1f} MiB as uint8 images, more than the "
+        raise DataError(f"{shown(source)} needs {nbytes / 2**20:,.1f} MiB of memory to read, more than the "
                         f"{budget() / 2**20:,.0f} MiB budget; raise ZOO_MAX_DATA_BYTES or use fewer or smaller images")
 
 
@@ -110,4 +111,7 @@ def as_labels(array, n: int, source: Path, what: str) -> torch.Tensor:
         raise DataError(f"{where} holds {len(array)} labels for {n} images")
     if len(array) and int(array.min()) < 0:
         raise DataError(f"{where} holds negative labels")
+    if len(array) and int(array.max()) > MAX_LABEL:
+        raise DataError(f"{where} holds the label {int(array.max())}; zoo takes labels up to {MAX_LABEL} "
+                        f"(class numbers 0..{MAX_LABEL}): number the classes from 0")
     return torch.from_numpy(array.astype(np.int64))

@@ -39,6 +39,27 @@ def _npy_header(zf: zipfile.ZipFile, member: str):
     return shape, dtype
 
 
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _check_declared(path: Path, declared) -> None:
+    """Refuse from the arrays' headers alone, before any is read: test labels without test images, label
+    counts that do not match, and arrays that need more memory than the budget (as stored, so a float64
+    array counts 8 bytes a value, plus the uint8 copy of images that are not uint8)."""
+    if "y_test" in declared and "x_test" not in declared:
+        raise DataError(f"{shown(path)} has y_test but no x_test; give the test images too, or drop y_test "
+                        f"(zoo then holds out a sixth of x_train, with its y_train labels)")
+    for split in ("train", "test"):
+        if f"y_{split}" in declared and f"x_{split}" in declared:
+            (x_shape, _), (y_shape, _) = declared[f"x_{split}"], declared[f"y_{split}"]
+            if len(y_shape) != 1 or not x_shape or y_shape[0] != x_shape[0]:
+                count = y_shape[0] if len(y_shape) == 1 else f"a {len(y_shape)}-d array of"
+                raise DataError(f"{shown(path)}: y_{split} declares {count} labels for {x_shape[0] if x_shape else 0} images")
+    nbytes = sum(math.prod(shape) * dtype.itemsize for shape, dtype in declared.values())
+    nbytes += sum(math.prod(declared[k][0]) for k in ("x_train", "x_test") if k in declared and declared[k][1].itemsize > 1)
+    check_budget(nbytes, path)
+
+
 def read_npz(path: Path) -> RawData:
     import numpy as np
 
@@ -48,14 +69,10 @@ def read_npz(path: Path) -> RawData:
             if "x_train" not in members:
                 raise DataError(f"{shown(path)} has no x_train array (it holds {', '.join(sorted(members)) or 'none'}); "
                                 f"save it as np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
-            nbytes = 0
-            for key in ("x_train", "x_test"):
-                if key in members:
-                    shape, dtype = _npy_header(zf, members[key])
-                    nbytes += math.prod(shape)  # as uint8
-            check_budget(nbytes, path)
+            declared = {k: _npy_header(zf, members[k]) for k in ARRAYS if k in members}
+            _check_declared(path, declared)
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test") if k in npz.files}
+            arrays = {k: npz[k] for k in ARRAYS if k in npz.files}
     except DataError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:

@@ -1,0 +1,173 @@
+"""Regression tests for the second adversarial probe (user data, report, export, the Python API).
+Each item of that probe has a test here, named after what it pins; each failed on the code before."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import zoo
+from zoo.cli import main
+from zoo.errors import DataError, UsageError, ZooError
+
+SMALL = ["--epochs", "1", "--limit-batches", "2", "--device", "cpu", "--quiet"]
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line(result, code):
+    assert result.exit_code == code, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ") and "Traceback" not in result.output
+    return result.output
+
+
+def digit_folder(root: Path, n: int = 12, size=(8, 8)) -> Path:
+    """``root/<class>/*.png``: n small grey images in two classes."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    return root
+
+
+def bounded(fn, seconds: float = 30):
+    """Run ``fn`` and fail if it takes longer than ``seconds`` (a hang is what the probe found)."""
+    started = time.monotonic()
+    try:
+        return fn()
+    finally:
+        assert time.monotonic() - started < seconds
+
+
+# ---------------------------------------------------------------------- 1, 2, 10, 11: what a folder holds
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_1_a_fifo_among_the_images_is_refused_in_one_line_not_waited_on(tmp_path):
+    root = digit_folder(tmp_path / "d")
+    os.mkfifo(root / "a" / "zz.png")
+    out = bounded(lambda: one_line(cli("train", "deep-784-2", "--dataset", root, "--out", tmp_path / "r", *SMALL), 1))
+    assert "zz.png is a FIFO, not an image file" in out
+    assert not (tmp_path / "r").exists()
+
+
+def test_2_a_symlink_to_dev_zero_named_like_an_image_is_refused(tmp_path):
+    root = digit_folder(tmp_path / "d")
+    (root / "a" / "zz.png").symlink_to("/dev/zero")
+    with pytest.raises(DataError, match="zz.png is a character device"):
+        bounded(lambda: zoo.load_dataset(str(root), "train"))
+
+
+def test_4_a_symlinked_class_folder_is_hashed_as_it_is_read(tmp_path):
+    elsewhere = digit_folder(tmp_path / "elsewhere")
+    root = digit_folder(tmp_path / "d")
+    (root / "c").symlink_to(elsewhere / "a", target_is_directory=True)
+    from zoo.data import dataset_info
+
+    first = dataset_info(str(root)).sha256["content"]
+    assert dataset_info(str(root)).classes == ("a", "b", "c")
+    img = elsewhere / "a" / "01.png"
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(img)
+    os.utime(img, ns=(time.time_ns() + 10**9,) * 2)
+    assert dataset_info(str(root)).sha256["content"] != first  # the linked images changed: so did the hash
+
+
+def test_10_non_utf8_file_names_are_hashed_and_read(tmp_path):
+    root = digit_folder(tmp_path / "d")
+    odd = os.fsdecode(b"\xff\xfe.png")
+    os.rename(root / "a" / "01.png", root / "a" / odd)
+    split = zoo.load_dataset(str(root), "train")
+    assert len(split.images) + len(zoo.load_dataset(str(root), "test").images) == 12
+
+
+def test_11_a_symlink_loop_is_one_line_and_a_folder_named_like_an_image_is_no_image(tmp_path):
+    root = digit_folder(tmp_path / "d")
+    (root / "a" / "loop.png").symlink_to(root / "a" / "loop.png")
+    with pytest.raises(DataError, match="loop.png cannot be read"):
+        zoo.load_dataset(str(root))
+    (root / "a" / "loop.png").unlink()
+    (root / "a" / "x.png").mkdir()
+    assert len(zoo.load_dataset(str(root)).images) == 10  # 12 images, a sixth held out as test; x.png skipped
+
+
+# ---------------------------------------------------------------------- 5, 6, 9: what an image holds
+def test_5_sixteen_bit_grey_pngs_are_scaled_to_eight_bits(tmp_path):
+    root = tmp_path / "d"
+    root.mkdir()
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1040)  # 0 .. 65520
+    for i in range(6):
+        Image.fromarray(ramp).save(root / f"{i}.png")
+    assert Image.open(root / "0.png").mode.startswith("I")
+    images = torch.cat([zoo.load_dataset(str(root), s).images for s in ("train", "test")])
+    expected = torch.from_numpy(np.rint(ramp / 257).astype(np.uint8))
+    assert all(torch.equal(im, expected) for im in images)
+    assert len(torch.unique(images)) > 50  # not {0, 255}
+
+
+def test_6_palette_images_whose_colours_differ_in_hue_alone_stay_colour(tmp_path):
+    root = tmp_path / "d"
+    root.mkdir()
+    for i in range(6):  # red and blue of the same luminance range: per-channel extrema alone do not tell
+        image = Image.new("P", (8, 8))
+        image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+        image.putdata([(i + j) % 2 for j in range(64)])
+        image.save(root / f"{i}.png")
+    images = zoo.load_dataset(str(root), "train").images
+    assert images.shape[1:] == (3, 8, 8)
+    assert set(images[0, :, 0, 0].tolist()) <= {0, 255} and images[0, 0].max() == 255 and images[0, 2].max() == 255
+
+
+def test_9_a_huge_declared_image_is_refused_from_its_header(tmp_path):
+    root = digit_folder(tmp_path / "d")
+    Image.new("1", (30000, 30000)).save(root / "a" / "huge.png")  # 875 KB on disk, 900 M pixels declared
+    with pytest.raises(DataError, match="huge.png"):
+        bounded(lambda: zoo.load_dataset(str(root)), 10)
+    (root / "a" / "huge.png").unlink()
+    Image.new("L", (2000, 2000)).save(root / "a" / "big.png")
+    started = time.monotonic()
+    with pytest.raises(DataError, match="Images of two sizes"):
+        zoo.load_dataset(str(root))
+    assert time.monotonic() - started < 5  # from the headers, before anything is decoded
+
+
+# ---------------------------------------------------------------------- 7, 12, 13: what an .npz declares
+def npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def test_7_a_huge_label_is_refused_at_once(tmp_path):
+    x = np.zeros((12, 8, 8), dtype=np.uint8)
+    for big in (10**8, 2**62):
+        y = np.zeros(12, dtype=np.int64)
+        y[3] = big
+        path = npz(tmp_path / f"l{big}.npz", x_train=x, y_train=y)
+        with pytest.raises(DataError, match="labels up to 65535"):
+            bounded(lambda: zoo.load_dataset(str(path)), 5)
+
+
+def test_12_declared_label_counts_and_float_bytes_count_before_reading(tmp_path, monkeypatch):
+    x = np.zeros((12, 8, 8), dtype=np.uint8)
+    path = npz(tmp_path / "many.npz", x_train=x, y_train=np.zeros(2**22, dtype=np.int8))
+    with pytest.raises(DataError, match="y_train declares 4194304 labels for 12 images"):
+        bounded(lambda: zoo.load_dataset(str(path)), 5)
+    floats = npz(tmp_path / "f.npz", x_train=np.zeros((100, 8, 8), dtype=np.float64))
+    monkeypatch.setenv("ZOO_MAX_DATA_BYTES", str(100 * 64 * 4))  # the uint8 images fit; their float64 array does not
+    with pytest.raises(DataError, match="budget"):
+        zoo.load_dataset(str(floats))
+
+
+def test_13_test_labels_without_test_images_are_refused(tmp_path):
+    path = npz(tmp_path / "y.npz", x_train=np.zeros((12, 8, 8), dtype=np.uint8), y_test=np.zeros(3, dtype=np.int64))
+    with pytest.raises(DataError, match="y_test but no x_test"):
+        zoo.load_dataset(str(path))
