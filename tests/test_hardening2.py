@@ -3,6 +3,7 @@ Each item of that probe has a test here, named after what it pins; each failed o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -171,3 +172,64 @@ def test_13_test_labels_without_test_images_are_refused(tmp_path):
     path = npz(tmp_path / "y.npz", x_train=np.zeros((12, 8, 8), dtype=np.uint8), y_test=np.zeros(3, dtype=np.int64))
     with pytest.raises(DataError, match="y_test but no x_test"):
         zoo.load_dataset(str(path))
+
+
+# ---------------------------------------------------------------------- 3, 14: what a weights file may make zoo read
+def rewrite_entry(path: Path, change) -> None:
+    """Rewrite a weights file's entry and re-checksum its header, as a hostile file would (a checksum is no signature)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from zoo.io import HEADER_CHECKSUM_KEY, header_sha256
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k).clone() for k in f.keys()}
+    entry = json.loads(meta["zoo.entry"])
+    change(entry)
+    meta["zoo.entry"] = json.dumps(entry)
+    meta[HEADER_CHECKSUM_KEY] = header_sha256(meta)
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.fixture
+def npz_run(tmp_path):
+    rng = np.random.default_rng(0)
+    data = npz(tmp_path / "data.npz", x_train=rng.integers(0, 256, (120, 8, 8), dtype=np.uint8))
+    run = tmp_path / "run"
+    zoo.train("deep-784-2", dataset=str(data), out=run, epochs=1, limit_batches=2, device="cpu", quiet=True)
+    return run, data
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_3_a_weights_file_cannot_make_zoo_read_a_path_only_it_names(npz_run, tmp_path):
+    run, data = npz_run
+    assert cli("eval", run, "--limit", 5).exit_code == 0  # the user named data.npz when training: it may be read
+    os.mkfifo(tmp_path / "fifo.npz")
+    (tmp_path / "elsewhere").mkdir()
+    for target in (str(tmp_path / "fifo.npz"), "/"):
+        foreign = tmp_path / "elsewhere" / "foreign.safetensors"  # not beside the FIFO: nothing names it but the file
+        foreign.write_bytes((run / "model.safetensors").read_bytes())
+        rewrite_entry(foreign, lambda e: e.update(dataset=target))
+        out = bounded(lambda: one_line(cli("eval", foreign, "--limit", 5), 2), 20)
+        assert "which is not one you named" in out and "--dataset" in out
+    inside = run / "copy.npz"  # a path inside the weights file's folder is read
+    inside.write_bytes(data.read_bytes())
+    rewrite_entry(run / "model.safetensors", lambda e: e.update(dataset=str(inside)))
+    assert cli("eval", run, "--limit", 5).exit_code == 0
+    assert cli("eval", foreign, "--limit", 5, "--dataset", str(data)).exit_code == 0  # named by the caller
+
+
+def test_14_data_changed_under_a_run_is_refused_on_resume_and_said_by_eval(tmp_path, caplog):
+    root = digit_folder(tmp_path / "d", n=60)
+    run = tmp_path / "run"
+    zoo.train("deep-784-2", dataset=str(root), out=run, epochs=1, device="cpu", quiet=True)
+    img = root / "a" / "01.png"
+    Image.fromarray(np.full((8, 8), 7, dtype=np.uint8)).save(img)
+    os.utime(img, ns=(time.time_ns() + 10**9,) * 2)
+    out = one_line(cli("train", "deep-784-2", "--dataset", root, "--out", run, "--resume", "--epochs", "2",
+                       "--device", "cpu", "--quiet"), 1)
+    assert "changed since this run was saved" in out and out.count("content ") == 2  # both hashes named
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        assert cli("eval", run, "--limit", 5).exit_code == 0
+    assert "is not the data deep-784-2 was trained on" in caplog.text

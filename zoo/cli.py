@@ -160,11 +160,13 @@ DEVICE_OPTION = click.option("--device", default="auto", show_default=True, help
 @click.option("--baseline/--no-baseline", default=True, show_default=True, help="PCA of the same size beside the model.")
 @LIMIT_OPTION
 @DEVICE_OPTION
+@click.option("--dataset", help="Evaluate on this data set (a name or a path) [default: the model's own].")
 def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: bool, limit: Optional[int],
-                 device: str) -> None:
+                 device: str, dataset: Optional[str]) -> None:
     """Evaluate one model (registry name, weights file or run folder) on its test split."""
     metrics = metrics or ALL_METRICS
-    rows = eval_rows(target, metrics=metrics, limit=limit, probe=probe, baseline=baseline, device=device)
+    rows = eval_rows(target, metrics=metrics, limit=limit, probe=probe, baseline=baseline, device=device,
+                     dataset=dataset)
     columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics]
     click.echo(render(rows, columns + (["probe_accuracy"] if probe else []), fmt))
 

@@ -108,6 +108,22 @@ def canonical(name: str) -> str:
     return name if located is None or name in load_registry().datasets else str(located.path)
 
 
+def header_may_read(dataset: str, weights_file: Optional[Path]) -> bool:
+    """Whether a weights file's header naming ``dataset`` is enough for zoo to read it: a built-in set, one
+    declared in an active registry file (by its name or its path), a path inside the weights file's folder,
+    or a path the user gave ``zoo train --dataset`` (recorded in the cache). Any other path is one only the file names (from elsewhere, it could name a
+    FIFO or the root of the file system), and zoo reads it only when the caller names it."""
+    declared = load_registry().datasets
+    if dataset in BUILTIN_DATASETS or dataset in declared:
+        return True
+    path = Path(dataset).resolve()  # '..' and symlinks followed: inside means inside
+    if weights_file is not None and path.is_relative_to(Path(weights_file).resolve().parent):
+        return True
+    if any(Path(spec.path).resolve() == path for spec in declared.values()):
+        return True
+    return str(path) in cache.named_paths() or dataset in cache.named_paths()
+
+
 def dataset_info(name: str) -> Dataset:
     """Image shape, classes, checksums and sizes of a data set (reading it if it is not yet)."""
     return _load(name)[0]

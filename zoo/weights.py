@@ -14,7 +14,7 @@ from typing import Any, Dict, Tuple, Union
 
 import torch
 
-from .data import image_shape
+from .data import BUILTIN_DATASETS, image_shape
 from .devices import resolve_device
 from .errors import RegistryError, UsageError, WeightsError, shown
 from .io import HEADER_CHECKSUM_KEY, atomic_save_safetensors, checksum_problem, header_sha256, loads_json
@@ -115,6 +115,8 @@ def image_shape_of(entry: Entry, metadata: Dict[str, str]) -> Tuple[int, int, in
             return check_image_shape(loads_json(metadata["zoo.image_shape"]))
         except (ValueError, TypeError) as exc:
             raise WeightsError(f"the 'zoo.image_shape' header is not an image shape ({exc})") from None
+    if entry.dataset not in BUILTIN_DATASETS:  # every zoo file for other data says its shape: read nothing else
+        raise WeightsError(f"the header has no 'zoo.image_shape' for its data set {shown(entry.dataset)}")
     return image_shape(entry.dataset)
 
 
@@ -236,4 +238,7 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
     model = entry.build(shape)
     if pretrained:
         load_weights_into(model, path, torch.device("cpu"))
+        model.weights_file = path  # where a header-named data set may be read from (zoo.data.header_may_read)
+        trained_on = loads_json(metadata["zoo.data_sha256"]) if "zoo.data_sha256" in metadata else None
+        model.trained_on = trained_on if isinstance(trained_on, dict) else None  # the data's SHA-256 at training
     return model.to(target).eval()

@@ -121,23 +121,26 @@ def sort_rows(rows: List[Dict[str, Any]], metric: str) -> List[Dict[str, Any]]:
 
 
 def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optional[int] = None,
-              probe: bool = False, baseline: bool = True, device=None) -> List[Dict[str, Any]]:
+              probe: bool = False, baseline: bool = True, device=None, dataset: Optional[str] = None
+              ) -> List[Dict[str, Any]]:
     """What ``zoo eval`` prints: the model's rows (reconstruction, and denoising where its recipe
-    corrupts inputs) and, with ``baseline``, the same rows for PCA of the same size."""
+    corrupts inputs) and, with ``baseline``, the same rows for PCA of the same size; on ``dataset``
+    (default: the model's own)."""
     metrics = check_metrics(metrics)
     model = load(target, device=device)
     entry = model.entry
     k, device = entry.latent_dim, device_of(model)
-    common = {"dataset": entry.dataset, "latent_dim": k}
+    dataset = model_dataset(model, dataset, "eval")
+    common = {"dataset": dataset, "latent_dim": k}
     tasks = [("reconstruction", None)]
     if entry.recipe.noise is not None:
         tasks.append(("denoising", entry.recipe.noise.hardest()))
     probe_result = None
     if probe:
-        probe_result = linear_probe(model, limit=limit)
+        probe_result = linear_probe(model, dataset=dataset, limit=limit)
     rows = []
     for task, noise in tasks:
-        result = evaluate(model, metrics=metrics, limit=limit, denoising=noise is not None)
+        result = evaluate(model, dataset=dataset, metrics=metrics, limit=limit, denoising=noise is not None)
         row = {"name": str(target), "task": task, **common, "params": model.num_parameters(), "n": result["n"],
                **{m: result[m] for m in metrics}}
         if probe_result is not None:
@@ -145,7 +148,7 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
         rows.append(row)
         if baseline:
             seed = derive_seed(entry.recipe.seed, "test")
-            pca = evaluate_pca(entry.dataset, k, metrics=metrics, limit=limit, noise=noise, noise_seed=seed, device=device)
+            pca = evaluate_pca(dataset, k, metrics=metrics, limit=limit, noise=noise, noise_seed=seed, device=device)
             row = {"name": f"pca-{k}", "task": task, **common, "params": pca["params"], "n": pca["n"],
                    **{m: pca[m] for m in metrics}}
             if probe_result is not None:

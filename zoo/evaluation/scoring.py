@@ -5,17 +5,20 @@ pass costs one host sync. ``EVAL_BATCH`` is larger than any training batch: no g
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable, Dict, Iterator, Optional, Sequence
 
 import torch
 
-from ..data import to_float
-from ..errors import UsageError
+from ..data import checksums, header_may_read, to_float
+from ..errors import UsageError, shown
 from ..models import eval_mode
 from ..noise import corrupt
 from ..recipe import Noise, Recipe
 from ..seeds import derive_seed
 from .metrics import METRICS
+
+LOGGER = logging.getLogger("zoo")
 
 EVAL_BATCH = 1000  # images per forward pass when evaluating
 
@@ -90,9 +93,34 @@ def check_model(model: object, caller: str) -> None:
 
 
 def model_dataset(model: torch.nn.Module, dataset: Optional[str], caller: str) -> str:
-    """``dataset``, else the data set the model was trained on (models from zoo.load know it)."""
+    """``dataset``, else the data set the model was trained on (models from zoo.load know it), where its
+    weights file alone may make zoo read it (:func:`zoo.data.header_may_read`); warns once when that data
+    is not the content the model was trained on."""
+    if dataset is not None:
+        return dataset
     entry = getattr(model, "entry", None)
-    dataset = dataset or (entry.dataset if entry is not None else None)
-    if dataset is None:
+    if entry is None:
         raise UsageError(f"{caller}() needs dataset= for a model that does not come from zoo.load")
-    return dataset
+    weights_file = getattr(model, "weights_file", None)
+    if not header_may_read(entry.dataset, weights_file):
+        raise UsageError(f"{shown(weights_file)} names the data set {shown(entry.dataset)}, which is not one you named "
+                         f"(a registry file's \"datasets\", zoo train --dataset, or a path inside its folder); zoo reads "
+                         f"no path that a weights file alone names: name it ({caller}(..., dataset=PATH), or "
+                         f"zoo eval --dataset PATH)")
+    _warn_if_changed(model, entry.dataset)
+    return entry.dataset
+
+
+_WARNED: set = set()
+
+
+def _warn_if_changed(model: torch.nn.Module, dataset: str) -> None:
+    trained_on = getattr(model, "trained_on", None)
+    if not trained_on or (id(model), dataset) in _WARNED:
+        return
+    now = checksums(dataset)
+    if now != trained_on:
+        _WARNED.add((id(model), dataset))
+        first = sorted(set(now) | set(trained_on))[0]
+        LOGGER.warning(f"{dataset} is not the data {model.entry.name} was trained on: SHA-256 "
+                       f"{str(trained_on.get(first))[:12]} then, {str(now.get(first))[:12]} now ({first})")

@@ -7,10 +7,10 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ..errors import first_line, shown
-from ..io import atomic_save_safetensors, read_verified_safetensors
+from ..io import atomic_save_safetensors, atomic_write_json, loads_json, read_verified_safetensors
 from ..paths import cache_dir
 from .images import RawData
 
@@ -48,3 +48,28 @@ def save_cached(key: str, raw: RawData) -> None:
         atomic_save_safetensors(_path(key), tensors, {"classes": json.dumps(list(raw.classes) if raw.classes else None)})
     except OSError as exc:  # a read-only or full cache only costs reading the source next time
         LOGGER.warning(f"could not cache the data set ({exc.strerror or exc}); it will be read from its source again")
+
+
+# ---------------------------------------------------------------------- the paths a user has named
+NAMED_FILE = "named.json"  # in $ZOO_CACHE_DIR/datasets/: data sets given by their path to zoo train --dataset
+
+
+def remember_named(path: str) -> None:
+    """Record that the user named the data set at ``path`` (``zoo train --dataset PATH``), so that the run's
+    weights, whose header names it, may read it again here (:func:`zoo.data.header_may_read`)."""
+    named = set(named_paths())
+    if path in named:
+        return
+    try:
+        atomic_write_json(cache_dir() / "datasets" / NAMED_FILE, sorted(named | {path}))
+    except OSError as exc:  # a read-only cache: such a run's eval then needs --dataset
+        LOGGER.warning(f"could not record the data set {shown(path)} in the cache ({exc.strerror or exc})")
+
+
+def named_paths() -> List[str]:
+    path = cache_dir() / "datasets" / NAMED_FILE
+    try:
+        data = loads_json(path.read_text()) if path.is_file() else []
+    except (OSError, ValueError):
+        return []
+    return [p for p in data if isinstance(p, str)] if isinstance(data, list) else []

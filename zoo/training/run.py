@@ -14,11 +14,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 
 from ..data import canonical, dataset_info
+from ..sources.cache import remember_named
 from ..devices import resolve_device
 from ..errors import UsageError, ZooError, shown
 from ..io import atomic_write_json
 from ..recipe import OVERRIDE_NAMES, OVERRIDE_PATHS, OVERRIDES, Recipe
-from ..registry import Entry, get_entry, parse_entry
+from ..registry import Entry, get_entry, looks_like_path, parse_entry
 from ..schema import SchemaError
 from ..weights import WEIGHTS_FILE
 from . import checkpoint, distributed, runfolder
@@ -86,6 +87,8 @@ def train(
     entry = get_entry(name)
     if dataset is not None:
         entry = entry.with_dataset(canonical(dataset))
+        if entry.dataset != dataset or looks_like_path(dataset):  # a path the user named: its runs may read it again
+            remember_named(entry.dataset)
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise UsageError(f"out must be a folder path, got {out!r}")
     base_device = resolve_device(device)  # refuse a bad device before the run folder is touched
