@@ -342,7 +342,7 @@ def test_weights_without_checksum_with_unknown_format_or_not_finite_are_refused(
 
 # ---------------------------------------------------------------------- 14. names in messages
 def test_a_name_cannot_forge_a_second_line_and_an_empty_one_is_refused():
-    out = one_line(cli("eval", "deep-64\nError: fake second line"), 1)
+    out = one_line(cli("eval", "deep-64\nError: fake second line"), 2)  # an unknown name: a usage error
     assert "\\nError: fake second line" in out
     assert "empty name" in one_line(cli("eval", ""), 2)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -233,3 +231,48 @@ def test_14_data_changed_under_a_run_is_refused_on_resume_and_said_by_eval(tmp_p
     with caplog.at_level(logging.WARNING, logger="zoo"):
         assert cli("eval", run, "--limit", 5).exit_code == 0
     assert "is not the data deep-784-2 was trained on" in caplog.text
+
+
+# ---------------------------------------------------------------------- 18, 19, 20, 22: the Python API
+def test_18_pretrained_must_be_a_bool():
+    with pytest.raises(UsageError, match="pretrained must be True or False, got 'no'"):
+        zoo.load("fashion-64", pretrained="no")
+
+
+def test_19_a_name_in_the_wrong_case_gets_a_suggestion():
+    with pytest.raises(UsageError, match="Unknown model 'Fashion-64'.*Did you mean 'fashion-64'"):
+        zoo.load("Fashion-64")
+
+
+def test_20_api_misuse_is_a_zoo_error_naming_what_is_known(data_dir):
+    with pytest.raises(UsageError, match="Unknown split None"):
+        zoo.load_dataset("mnist", None)
+    with pytest.raises(UsageError, match="list_models takes a pattern"):
+        zoo.list_models(123)
+    assert zoo.list_models(["deep-64", "fashion-*"]) == ["deep-64", "fashion-64"]
+    rows = zoo.compare("fashion-64", limit=20, device="cpu")
+    assert [r["name"] for r in rows] == ["fashion-64"]
+    with pytest.raises(UsageError, match="zoo.train\\(\\) has no option 'bogus'.*Its options: name, epochs"):
+        zoo.train("deep-784-32", bogus=1)
+    with pytest.raises(UsageError, match="has no option 'epoch'. Did you mean 'epochs'"):
+        zoo.train("deep-784-32", epoch=1)
+    with pytest.raises(UsageError, match="zoo.load\\(\\)"):
+        zoo.load()
+
+
+def test_20_load_dataset_takes_a_path_object(tmp_path):
+    path = npz(tmp_path / "d.npz", x_train=np.zeros((12, 8, 8), dtype=np.uint8))
+    assert zoo.load_dataset(path, "train").images.shape[1:] == (8, 8)
+
+
+def test_22_messages_name_a_folder_as_a_folder_and_the_api_its_arguments(tmp_path):
+    (tmp_path / "empty-run").mkdir()
+    with pytest.raises(ZooError, match="is a folder without model.safetensors: not a finished zoo run"):
+        zoo.load(tmp_path / "empty-run")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="choose another out, or pass force=True") as info:
+        zoo.train("deep-784-32", out=tmp_path / "busy")
+    assert "--" not in str(info.value)
+    out = one_line(cli("train", "deep-784-32", "--out", tmp_path / "busy"), 2)
+    assert "choose another --out, or pass --force" in out

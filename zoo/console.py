@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 
 import click
 
-from .errors import Interrupted, ZooError
+from .errors import SURFACE, Interrupted, ZooError
 
 
 class _LineFormatter(logging.Formatter):
@@ -64,6 +64,7 @@ class ZooGroup(click.Group):
 
     def main(self, args: Optional[List[str]] = None, prog_name: Optional[str] = None, **extra: Any) -> Any:
         configure_logging()
+        was, SURFACE["cli"] = SURFACE["cli"], True  # messages name the flags; back to arguments after
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **extra)
         except click.exceptions.Abort:
@@ -83,6 +84,8 @@ class ZooGroup(click.Group):
             _fail(f"{exc.strerror or exc}{where}; files written before this are intact", 1)
         except KeyboardInterrupt as exc:
             _fail(str(exc) or "interrupted", 130)
+        finally:
+            SURFACE["cli"] = was
         if isinstance(result, int):
             sys.exit(result)
         return result

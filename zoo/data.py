@@ -11,13 +11,14 @@ read once and cached as uint8 tensors keyed by the SHA-256 of its content.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
 
-from .errors import DataError, UsageError, did_you_mean, shown
+from .errors import DataError, UsageError, checked_call, did_you_mean, did_you_mean_any, option, shown
 from .registry import BUILTIN_DATASETS, load_registry, looks_like_path
 from .sources import cache, idx, images, source_files
 from .sources.idx import DATASETS, FILES, VAL_SIZE, locate  # noqa: F401  (the built-in sets' files)
@@ -111,8 +112,9 @@ def canonical(name: str) -> str:
 def header_may_read(dataset: str, weights_file: Optional[Path]) -> bool:
     """Whether a weights file's header naming ``dataset`` is enough for zoo to read it: a built-in set, one
     declared in an active registry file (by its name or its path), a path inside the weights file's folder,
-    or a path the user gave ``zoo train --dataset`` (recorded in the cache). Any other path is one only the file names (from elsewhere, it could name a
-    FIFO or the root of the file system), and zoo reads it only when the caller names it."""
+    or a path the user gave ``zoo train --dataset`` (recorded in the cache). Any other path is one only the
+    file names (from elsewhere, it could name a FIFO or the root of the file system), and zoo reads it only
+    when the caller names it."""
     declared = load_registry().datasets
     if dataset in BUILTIN_DATASETS or dataset in declared:
         return True
@@ -129,10 +131,15 @@ def dataset_info(name: str) -> Dataset:
     return _load(name)[0]
 
 
-def load_dataset(dataset: str, split: str = "train") -> DataSplit:
-    """Images and labels of one split: ``train``, ``test``, ``fit`` (train minus val) or ``val``."""
-    if split not in SPLITS:
-        hint = did_you_mean(split, SPLITS) or f" Known splits: {', '.join(SPLITS)}."
+@checked_call
+def load_dataset(dataset: Union[str, os.PathLike], split: str = "train") -> DataSplit:
+    """Images and labels of one split: ``train``, ``test``, ``fit`` (train minus val) or ``val``.
+
+    ``dataset``: a built-in name (``"mnist"``, ``"fashion-mnist"``), a name a registry file declares, or
+    the path (a string or an ``os.PathLike``) of an image folder or an .npz."""
+    dataset = os.fspath(dataset) if isinstance(dataset, os.PathLike) else dataset
+    if not isinstance(split, str) or split not in SPLITS:
+        hint = did_you_mean_any(split, SPLITS) or f" Known splits: {', '.join(SPLITS)}."
         raise UsageError(f"Unknown split {split!r}.{hint}")
     info, tensors = _load(dataset)
     part = "test" if split == "test" else "train"
@@ -152,7 +159,7 @@ def check_limit(limit: Optional[int]) -> Optional[int]:
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
         raise UsageError(f"limit must be a whole number of images or None, got {limit!r}")
     if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be >= 1, got {limit}")
+        raise UsageError(f"{option('--limit')} must be >= 1, got {limit}")
     return limit
 
 

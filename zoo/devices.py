@@ -5,7 +5,7 @@ from typing import Optional, Union
 
 import torch
 
-from .errors import UsageError
+from .errors import UsageError, option
 
 
 def resolve_device(spec: Union[str, torch.device, None] = "auto") -> torch.device:
@@ -29,14 +29,15 @@ def resolve_device(spec: Union[str, torch.device, None] = "auto") -> torch.devic
         return device
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError(f"Device {spec!r} was asked for but CUDA is not available here; use --device cpu or auto")
+            raise UsageError(f"Device {spec!r} was asked for but CUDA is not available here; "
+                             f"use {option('--device')} cpu or auto")
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
             raise UsageError(f"Device {spec!r} does not exist: this machine has {count} CUDA device(s)")
         return device
     if device.type == "mps":
         if not _mps_available():
-            raise UsageError(f"Device {spec!r} was asked for but MPS is not available here; use --device cpu or auto")
+            raise UsageError(f"Device {spec!r} was asked for but MPS is not available here; use {option('--device')} cpu or auto")
         return device
     raise UsageError(f"Unsupported device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
 

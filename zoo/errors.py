@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+import functools
+import inspect
+from typing import Any, Callable, Iterable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+SURFACE = {"cli": False}  # set by the command line: messages then name its flags, not Python's arguments
 
 
 class ZooError(Exception):
@@ -69,3 +74,41 @@ def first_line(exc: BaseException) -> str:
     """An exception's message as one line (its type's name when it has none)."""
     text = str(exc)
     return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def did_you_mean_any(word: object, choices: Iterable[str]) -> str:
+    """:func:`did_you_mean` for a value that may not be a string (then: no suggestion)."""
+    return did_you_mean(word, choices) if isinstance(word, str) else ""
+
+
+def option(flag: str, argument: str = "") -> str:
+    """How a message names an option: the CLI's ``flag`` (``--out``) from the command line, else the
+    Python ``argument`` of the function called (``out``; or with a value: ``force=True``)."""
+    return flag if SURFACE["cli"] else (argument or flag.lstrip("-").replace("-", "_"))
+
+
+def option_value(flag: str, value: object, argument: str = "") -> str:
+    """An option with its value, as a message names it: ``--lr 0.001`` or ``lr=0.001``."""
+    return f"{flag} {value}" if SURFACE["cli"] else f"{option(flag, argument)}={value!r}"
+
+
+def checked_call(fn: F) -> F:
+    """A public function that refuses an unknown keyword or a wrong number of arguments as a UsageError
+    (one line naming the options it knows), not a raw TypeError."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            known = [p.name for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+            unknown = [k for k in kwargs if k not in signature.parameters]
+            if unknown:
+                hint = did_you_mean(unknown[0], known)
+                raise UsageError(f"zoo.{fn.__name__}() has no option {unknown[0]!r}.{hint} "
+                                 f"Its options: {', '.join(known)}") from None
+            raise UsageError(f"zoo.{fn.__name__}(): {exc}") from None
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -25,7 +25,7 @@ from .entries import (  # noqa: F401
     parse_dataset,
     parse_entry,
 )
-from .errors import RegistryError, UnknownModelError, ZooError, did_you_mean, shown
+from .errors import RegistryError, UnknownModelError, UsageError, ZooError, did_you_mean, shown
 from .io import loads_json
 from .paths import resource_path
 
@@ -185,7 +185,10 @@ def _merge(layers: List[Tuple[Path, Registry]]) -> Registry:
 
 
 def list_models(pattern: Union[str, Iterable[str], None] = None) -> List[str]:
-    """Zoo names, naturally sorted, optionally filtered by shell-style wildcards (``"deep-*"``)."""
+    """Zoo names, naturally sorted, optionally filtered by shell-style wildcards (``"deep-*"``, or a list of them)."""
+    patterns = [pattern] if isinstance(pattern, str) or pattern is None else pattern
+    if not isinstance(patterns, (list, tuple, set)) or not all(p is None or isinstance(p, str) for p in patterns):
+        raise UsageError(f"list_models takes a pattern such as 'deep-*' (or a list of them), got {pattern!r}")
     return load_registry().names(pattern)
 
 

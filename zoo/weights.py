@@ -16,7 +16,7 @@ import torch
 
 from .data import BUILTIN_DATASETS, image_shape
 from .devices import resolve_device
-from .errors import RegistryError, UsageError, WeightsError, shown
+from .errors import RegistryError, UnknownModelError, UsageError, WeightsError, checked_call, did_you_mean, shown
 from .io import HEADER_CHECKSUM_KEY, atomic_save_safetensors, checksum_problem, header_sha256, loads_json
 from .models import ARCHITECTURES
 from .models.base import check_image_shape
@@ -197,6 +197,7 @@ def _looks_like_path(text: str) -> bool:
     return os.sep in text or text.endswith(".safetensors") or Path(text).exists() or not NAME_RE.match(text)
 
 
+@checked_call
 def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Union[str, torch.device, None] = None):
     """A zoo model in eval mode on ``device`` (default: CUDA, then MPS, then CPU).
 
@@ -208,6 +209,8 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"auto"`` or a ``torch.device``.
     """
     target = resolve_device(device)
+    if not isinstance(pretrained, bool):
+        raise UsageError(f"pretrained must be True or False, got {pretrained!r}")
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise UsageError(f"zoo.load takes a name or a path, not {type(name_or_path).__name__}")
     text = str(name_or_path)
@@ -216,7 +219,13 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
     registry = load_registry()
     if isinstance(name_or_path, Path) or (text not in registry and _looks_like_path(text)):
         path = Path(text)
+        if not path.exists() and isinstance(name_or_path, str) and os.sep not in text and not text.endswith(".safetensors"):
+            hint = did_you_mean(text.lower(), registry.entries) or did_you_mean(text, registry.entries)
+            raise UnknownModelError(f"Unknown model {text!r}, and no file or folder of that name.{hint or ' See `zoo list`.'}")
         if path.is_dir():
+            if not (path / WEIGHTS_FILE).exists():
+                raise WeightsError(f"{shown(path)} is a folder without {WEIGHTS_FILE}: not a finished zoo run "
+                                   f"(a run folder holds it once training ends)")
             path = path / WEIGHTS_FILE
         if not pretrained:
             raise WeightsError("pretrained=False takes a registry name, not a file")

@@ -1,12 +1,13 @@
 """Evaluate models (and their PCA baselines) on a test split: ``zoo.evaluate`` and ``zoo.compare``."""
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
 from ..data import check_limit, load_dataset
-from ..errors import UsageError, did_you_mean
+from ..errors import UsageError, checked_call, did_you_mean
 from ..models import eval_mode
 from ..recipe import Noise
 from ..registry import list_models
@@ -36,6 +37,7 @@ def test_images(dataset: str, limit: Optional[int]) -> torch.Tensor:
     return load_dataset(dataset, "test").images[:check_limit(limit)]
 
 
+@checked_call
 def evaluate(
     model: torch.nn.Module,
     *,
@@ -85,6 +87,7 @@ def evaluate_pca(dataset: str, k: int, *, metrics: Iterable[str] = DEFAULT_METRI
     return {"dataset": dataset, "n": len(images), "params": pca.num_parameters(k), **result}
 
 
+@checked_call
 def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limit: Optional[int] = None,
             device=None) -> List[Dict[str, Any]]:
     """Every model with weights (or ``names``: registry names or run folders), best first by ``metric``.
@@ -93,6 +96,8 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
     for PCA with as many components as the model's code, fitted on the same data set's train split.
     """
     check_metrics(metric)
+    if isinstance(names, (str, os.PathLike)):  # one name
+        names = [names]
     if not names:
         names = [n for n in list_models() if has_weights(n)]
         if not names:

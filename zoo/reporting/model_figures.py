@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from ..data import dataset_info, load_dataset, to_float
-from ..errors import UsageError
+from ..errors import UsageError, option
 from ..evaluation.metrics import METRICS
 from ..evaluation.scoring import device_of, model_dataset
 from ..figures import bar_figure, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
@@ -32,7 +32,7 @@ def latent_points(model, images: torch.Tensor, *, method: str = "pca", seed: int
         try:
             from sklearn.manifold import TSNE
         except ImportError:
-            raise UsageError("t-SNE needs scikit-learn: pip install scikit-learn (or use --method pca)") from None
+            raise UsageError(f"t-SNE needs scikit-learn: pip install scikit-learn (or use {option('--method')} pca)") from None
         points = torch.from_numpy(TSNE(n_components=2, init="pca", random_state=seed).fit_transform(codes.numpy()))
         return points, f"t-SNE of the {k}-d code"
     raise UsageError(f"Unknown projection {method!r}: use pca or tsne")
@@ -71,7 +71,7 @@ def digit_grid(model, digit: int, *, n: int = 8, dataset: Optional[str] = None) 
     if classes is None:
         raise UsageError(f"{dataset} has no labels, so no class to show; use zoo plot interpolate or latent")
     if not 0 <= digit < len(classes):
-        raise UsageError(f"--digit must be 0 to {len(classes) - 1}, got {digit}")
+        raise UsageError(f"{option('--digit')} must be 0 to {len(classes) - 1}, got {digit}")
     test = load_dataset(dataset, "test")
     x = to_float(test.images[test.labels == digit][:n].to(device_of(model)))
     model.eval()
@@ -94,7 +94,7 @@ def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, 
         if not 0 <= i < len(test.images):
             raise UsageError(f"{which} must be a test image index 0 to {len(test.images) - 1}, got {i}")
     if steps < 2:
-        raise UsageError(f"--steps must be >= 2, got {steps}")
+        raise UsageError(f"{option('--steps')} must be >= 2, got {steps}")
     model.eval()
     x = to_float(test.images[[start, end]].to(device_of(model)))
     za, zb = model.encode(x)

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from ..data import dataset_info, load_dataset, to_float
-from ..errors import UsageError, WeightsError, shown
+from ..errors import UsageError, WeightsError, option, shown
 from ..evaluation.results import compare
 from ..figures import reconstruction_grid
 from ..io import atomic_write_text
@@ -145,7 +145,8 @@ def build_report(targets: Sequence[str], out: Path, *, force: bool = False) -> P
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise UsageError(f"{shown(out)} exists; choose another --out or pass --force to overwrite its index.html")
+        raise UsageError(f"{shown(out)} exists; choose another {option('--out')} or pass "
+                         f"{option('--force', 'force=True')} to overwrite its index.html")
     names = list(targets) or [n for n in list_models() if has_weights(n)]
     usable = []
     for target in names:

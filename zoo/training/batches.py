@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..data import checksums, image_shape, load_dataset, to_float
-from ..errors import DataError
+from ..errors import DataError, option
 from ..seeds import derive_seed
 
 PREVIEW = 16  # test images shown in reconstructions.png and TensorBoard
@@ -61,4 +61,4 @@ class DeviceData:
                 return ", ".join(f"{k} {v[:12]}" for k, v in sorted(sums.items()))
             raise DataError(f"the data set {state['dataset']} changed since this run was saved (SHA-256 then: "
                             f"{digest(state['sha256'])}; now: {digest(self.sha256)}); a resumed run must see the same "
-                            f"data: restore it, or train again into another --out")
+                            f"data: restore it, or train again into another {option('--out')}")

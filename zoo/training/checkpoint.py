@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from ..errors import TrainingError
+from ..errors import TrainingError, option
 from ..io import atomic_save_safetensors, loads_json, read_verified_safetensors
 from .parts import Stateful, flatten, unflatten
 
@@ -81,7 +81,7 @@ def _read(path: Path) -> Tuple[Tensors, Dict[str, Any]]:
     if isinstance(found, int) and found != STATE_FORMAT:
         raise StateFormatError(f"{path} is a state of format {found}, written by "
                                f"{'an older' if found < STATE_FORMAT else 'a newer'} zoo; this zoo resumes format "
-                               f"{STATE_FORMAT} only: train again into another --out (or resume with that zoo)")
+                               f"{STATE_FORMAT} only: train again into another {option('--out')} (or resume with that zoo)")
     if not isinstance(info, dict) or found != STATE_FORMAT or not isinstance(info.get("parts"), dict):
         raise ValueError(f"state format {found!r}, this zoo reads {STATE_FORMAT}")
     return tensors, info

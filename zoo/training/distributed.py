@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from .. import errors
-from ..errors import UsageError
+from ..errors import UsageError, option
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def check_batch(batch_size: int, world_size: int) -> None:
     if batch_size % world_size:
         raise UsageError(
             f"The batch size {batch_size} does not split evenly over {world_size} processes; each rank takes "
-            f"batch / world size, so choose a --batch-size divisible by {world_size} or another number of processes"
+            f"batch / world size, so choose a {option('--batch-size')} divisible by {world_size} or another number of processes"
         )
 
 
@@ -91,11 +91,11 @@ def rank_device(dist_: Dist, device: torch.device) -> torch.device:
         return device
     if device.type != "cuda":
         raise UsageError(
-            f"Training under torchrun runs on CPU (gloo) or CUDA (NCCL), not {device.type}; use --device cpu or cuda"
+            f"Training under torchrun runs on CPU (gloo) or CUDA (NCCL), not {device.type}; use {option('--device')} cpu or cuda"
         )
     if device.index is not None:
         raise UsageError(
-            f"Under torchrun each process takes the GPU numbered by its LOCAL_RANK; pass --device cuda (or auto), "
+            f"Under torchrun each process takes the GPU numbered by its LOCAL_RANK; pass {option('--device')} cuda (or auto), "
             f"not {device}, and choose GPUs with CUDA_VISIBLE_DEVICES"
         )
     count = torch.cuda.device_count()

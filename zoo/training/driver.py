@@ -13,6 +13,8 @@ from typing import Any, Callable, Dict, List, Protocol
 
 import torch
 
+from ..errors import option
+
 
 class Stage(Protocol):
     """What the driver asks of a stage."""
@@ -72,4 +74,4 @@ def drive(stage: Stage, *, logger, ctrl_c, save: Callable[[], None], where: Call
 
 
 def interrupted(where: Callable[[], str]) -> None:
-    raise KeyboardInterrupt(f"interrupted {where()}; the state is saved: continue with --resume")
+    raise KeyboardInterrupt(f"interrupted {where()}; the state is saved: continue with {option('--resume', 'resume=True')}")

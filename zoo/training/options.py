@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
 
-from ..errors import UsageError
+from ..errors import UsageError, option
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ class RunOptions:
                 expected = {int: "a whole number", bool: "True or False", str: "a device name"}[kind]
                 raise UsageError(f"{name} must be {expected}, got {value!r}")
         if self.checkpoint_every < 0:
-            raise UsageError(f"--checkpoint-every must be >= 0, got {self.checkpoint_every}")
+            raise UsageError(f"{option('--checkpoint-every')} must be >= 0, got {self.checkpoint_every}")
         if self.limit_batches is not None and self.limit_batches < 1:
-            raise UsageError(f"--limit-batches must be >= 1, got {self.limit_batches}")
+            raise UsageError(f"{option('--limit-batches')} must be >= 1, got {self.limit_batches}")
         if self.log_every < 1:
             raise UsageError(f"log_every must be >= 1, got {self.log_every}")
 

@@ -14,13 +14,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 
 from ..data import canonical, dataset_info
-from ..sources.cache import remember_named
 from ..devices import resolve_device
-from ..errors import UsageError, ZooError, shown
+from ..errors import SURFACE, UsageError, ZooError, checked_call, option, option_value, shown
 from ..io import atomic_write_json
 from ..recipe import OVERRIDE_NAMES, OVERRIDE_PATHS, OVERRIDES, Recipe
 from ..registry import Entry, get_entry, looks_like_path, parse_entry
 from ..schema import SchemaError
+from ..sources.cache import remember_named
 from ..weights import WEIGHTS_FILE
 from . import checkpoint, distributed, runfolder
 from .logger import RunLogger
@@ -30,6 +30,7 @@ from .progress import saved_progress
 from .stopping import StopReason
 
 
+@checked_call
 def train(
     name: str,
     *,
@@ -98,7 +99,8 @@ def train(
     options = RunOptions(device=device, checkpoint_every=checkpoint_every, limit_batches=limit_batches,
                          log_every=log_every, amp=amp, compile=compile, world_size=dist_.world_size)
     if amp and not _autocast_available(base_device.type):
-        raise UsageError(f"--amp needs autocast on {base_device.type}, which this torch does not have; drop --amp")
+        amp_ = option("--amp", "amp=True")
+        raise UsageError(f"{amp_} needs autocast on {base_device.type}, which this torch does not have; drop {amp_}")
     train_device = distributed.rank_device(dist_, base_device)
     created = distributed.init(dist_, train_device)
     ok: Optional[bool] = None  # None: an unexpected error (see distributed.shutdown)
@@ -146,7 +148,8 @@ def _split_settings(overrides: Dict[str, Any], settings: Optional[Mapping[str, A
             value = rest.pop(path)
             if overrides[oname] is not None and overrides[oname] != value:
                 flag = next(o.flag for o in OVERRIDES if o.name == oname)
-                raise UsageError(f"{flag} {overrides[oname]} and --set {path}={value} disagree; give one")
+                given = option_value(flag, overrides[oname], oname)
+                raise UsageError(f"{given} and {_setting(path)}={value} disagree; give one")
             overrides[oname] = value
     return overrides, rest
 
@@ -160,8 +163,8 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
     foreign = [] if force or has_run else runfolder.foreign_files(run_dir)
     if foreign:  # refused before the lock file is made: nothing is added to someone else's folder
         listed = ", ".join(map(shown, foreign[:3])) + (" ..." if len(foreign) > 3 else "")
-        raise UsageError(f"{shown(run_dir)} is not empty and is not a zoo run ({listed}); choose another --out, "
-                         f"or pass --force to train into it anyway")
+        raise UsageError(f"{shown(run_dir)} is not empty and is not a zoo run ({listed}); choose another {option('--out')}, "
+                         f"or pass {option('--force', 'force=True')} to train into it anyway")
     if run_dir.is_dir():
         held.append(runfolder.lock(run_dir))  # before anything in it is read or written
     state = checkpoint.read_state(run_dir, warn) if resume and checkpoint.has_state(run_dir) else None
@@ -175,8 +178,9 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
         if (run_dir / WEIGHTS_FILE).exists() or checkpoint.has_state(run_dir):  # again, under the lock
             if resume:  # a finished run whose state was deleted: training again would overwrite its model
                 raise UsageError(f"{shown(run_dir)} holds a trained model but no state to resume from; it cannot be "
-                                 f"resumed: train into another --out")
-            raise UsageError(f"{shown(run_dir)} already holds a run of zoo; pass --resume to continue it or choose another --out")
+                                 f"resumed: train into another {option('--out')}")
+            raise UsageError(f"{shown(run_dir)} already holds a run of zoo; pass {option('--resume', 'resume=True')} to "
+                             f"continue it or choose another {option('--out')}")
         try:
             entry = entry.with_recipe(entry.recipe.replace(**overrides))
         except SchemaError as exc:
@@ -199,11 +203,16 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
     return {"entry": entry.to_dict(), "info": state[1]}, state[0]
 
 
+def _setting(key: str) -> str:
+    """A setting as a message names it: ``--set KEY`` on the command line, ``settings['KEY']`` in Python."""
+    return f"--set {key}" if SURFACE["cli"] else f"settings[{key!r}]"
+
+
 def _with_settings(name: str, recipe: Recipe, settings: Dict[str, Any]) -> Recipe:
     try:
         return recipe.with_settings(settings)
     except SchemaError as exc:
-        raise UsageError(f"Invalid --set for {name}: recipe.{exc}") from None
+        raise UsageError(f"Invalid {option('--set', 'settings')} for {name}: recipe.{exc}") from None
 
 
 def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
@@ -225,28 +234,30 @@ def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Di
         value = overrides[o.name]
         if value is not None and o.name != "epochs" and value != entry.recipe.value(o.name):
             raise UsageError(
-                f"{run_dir} was started with {o.flag} {entry.recipe.value(o.name)}; "
-                f"a resumed run keeps its recipe (drop {o.flag} or choose another --out)"
+                f"{run_dir} was started with {option_value(o.flag, entry.recipe.value(o.name), o.name)}; "
+                f"a resumed run keeps its recipe (drop {option(o.flag, o.name)} or choose another {option('--out')})"
             )
     for key, value in settings.items():
         if _with_settings(name, entry.recipe, {key: value}) != entry.recipe:
             raise UsageError(f"{run_dir} was started with {key}={json.dumps(entry.recipe.at(key))}; a resumed run keeps "
-                             f"its recipe (drop --set {key} or choose another --out)")
+                             f"its recipe (drop {_setting(key)} or choose another {option('--out')})")
     if options.limit_batches != saved["limit_batches"]:
-        raise UsageError(f"{run_dir} was started with --limit-batches {saved['limit_batches']}; resume with the same")
+        raise UsageError(f"{run_dir} was started with {option_value('--limit-batches', saved['limit_batches'])}; "
+                         f"resume with the same")
     if options.amp != saved["amp"]:
-        was = "with --amp" if saved["amp"] else "without --amp"
+        was = f"with {option('--amp', 'amp=True')}" if saved["amp"] else f"without {option('--amp', 'amp=True')}"
         raise UsageError(f"{run_dir} was started {was} (bf16 autocast changes the trajectory); resume it the same way")
     epochs, position = overrides["epochs"], saved_progress(info)
     if epochs is not None and epochs != entry.recipe.epochs:
         if epochs < position["epoch"]:
-            raise UsageError(f"{run_dir} has already run {position['epoch']} epochs; --epochs cannot go below that")
+            raise UsageError(f"{run_dir} has already run {position['epoch']} epochs; {option('--epochs')} cannot go below that")
         if epochs == position["epoch"] and position["step_in_epoch"]:
             raise UsageError(f"{run_dir} has already run {position['epoch']} epochs and started epoch {epochs + 1}; "
-                             f"--epochs must be at least {epochs + 1}")
+                             f"{option('--epochs')} must be at least {epochs + 1}")
         if position["stop"] == StopReason.EARLY_STOPPING.value:
             raise UsageError(f"{run_dir} already finished by early stopping; start a new run to train longer")
         if entry.recipe.scheduler is not None and entry.recipe.scheduler.type == "cosine":
-            raise UsageError(f"{run_dir} uses a cosine schedule fixed to {entry.recipe.epochs} epochs; --epochs cannot change")
+            raise UsageError(f"{run_dir} uses a cosine schedule fixed to {entry.recipe.epochs} epochs; "
+                             f"{option('--epochs')} cannot change")
         entry = entry.with_recipe(entry.recipe.replace(epochs=epochs))
     return entry

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, List, Optional
 
-from ..errors import UsageError, shown
+from ..errors import UsageError, option, shown
 from ..io import TMP_MARK, leftovers
 
 LOCK_FILE = ".zoo.lock"
@@ -34,7 +34,7 @@ def lock(folder: Path) -> Optional[IO]:
         holder = handle.read().strip() or "unknown"
         handle.close()
         raise UsageError(f"{shown(folder)} is in use by another zoo run (PID {holder}); wait for it to end "
-                         f"or choose another --out") from None
+                         f"or choose another {option('--out')}") from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")

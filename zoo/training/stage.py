@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..data import to_float
+from ..errors import option
 from ..evaluation.scoring import mean_loss
 from ..noise import corrupt
 from ..recipe import Recipe
@@ -88,7 +89,8 @@ class TrainingStage:
         if len(bad):
             distributed.stop_all(self.dist, f"{self.label}: the loss became {loss[int(bad[0])].item()} at step "
                                  f"{first + int(bad[0])} (epoch {p.epoch + 1}); stopped. The last good state in "
-                                 f"{self.run_dir} is intact: resume with --resume, or start again with a lower --lr")
+                                 f"{self.run_dir} is intact: resume with {option('--resume', 'resume=True')}, or start "
+                                 f"again with a lower {option('--lr')}")
         p.add_losses(names, losses, sizes)
         self.logger.steps(first, {n: losses[:, j].tolist() for j, n in enumerate(names)}, bar,
                           sum(sizes) / max(seconds, 1e-9))
