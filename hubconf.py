@@ -3,7 +3,9 @@
     torch.hub.load("<owner>/zoo", "fashion-64")                       # from GitHub
     torch.hub.load("path/to/zoo", "fashion-64", source="local")       # from a checkout
     torch.hub.load(..., "fashion-64", pretrained=False)               # freshly initialised
-    torch.hub.list("path/to/zoo", source="local")                     # the names
+    torch.hub.list("<owner>/zoo")                                     # the names (GitHub; torch.hub.list
+                                                                      # takes no source=: for a checkout,
+                                                                      # zoo.list_models())
 
 Each entry point returns exactly what ``zoo.load(name, pretrained=..., device=...)`` returns: the
 model, with the shipped weights verified against their card, in eval mode.

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 import zoo
+import zoo.export
+import zoo.paths
 from zoo.cli import main
 from zoo.errors import DataError, UsageError, ZooError
 
@@ -276,3 +278,43 @@ def test_22_messages_name_a_folder_as_a_folder_and_the_api_its_arguments(tmp_pat
     assert "--" not in str(info.value)
     out = one_line(cli("train", "deep-784-32", "--out", tmp_path / "busy"), 2)
     assert "choose another --out, or pass --force" in out
+
+
+# ---------------------------------------------------------------------- 15, 16, 17: export and torch.hub
+def test_15_export_refuses_to_overwrite_and_says_what_is_wrong_with_out(tmp_path):
+    weights = tmp_path / "run" / "model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"a run's weights")
+    out = one_line(cli("export", "deep-784-2", "--out", weights), 2)
+    assert "exists; choose another --out or pass --force" in out and weights.read_bytes() == b"a run's weights"
+    assert cli("export", "deep-784-2", "--out", weights, "--force").exit_code == 0
+    (tmp_path / "existing.onnx").write_bytes(b"x")
+    assert "is a file, not a folder" in one_line(cli("export", "deep-784-2", "--out", tmp_path / "existing.onnx" / "m.onnx"), 2)
+    assert "must name the file to write" in one_line(cli("export", "deep-784-2", "--out", ""), 2)
+    assert "is a folder" in one_line(cli("export", "deep-784-2", "--out", tmp_path), 2)
+    with pytest.raises(UsageError, match="choose another path or pass force=True"):
+        zoo.export.export("deep-784-2", weights)
+
+
+def test_16_export_gives_back_a_model_in_the_mode_it_had(tmp_path):
+    import zoo.export
+
+    model = zoo.load("deep-784-2", device="cpu").train()
+    zoo.export.export(model, tmp_path / "m.onnx")
+    assert model.training and all(m.training for m in model.modules())
+    model.eval()
+    zoo.export.export(model, tmp_path / "m.pt", format="torchscript")
+    assert not model.training
+
+
+def test_17_the_hubconf_examples_call_torch_hub_as_it_is():
+    import inspect
+
+    doc = (zoo.paths.REPO_DIR / "hubconf.py").read_text().split('"""')[1]
+    calls = [line.split("#")[0].strip() for line in doc.splitlines() if "torch.hub." in line]
+    assert calls
+    for call in calls:
+        fn = call.split("(")[0].split(".")[-1]
+        args = eval("(lambda *a, **k: (a, k))(" + call.split("(", 1)[1].replace("...", "None"))  # noqa: S307
+        inspect.signature(getattr(torch.hub, fn)).bind(*args[0], **{k: v for k, v in args[1].items()
+                                                                     if k not in ("pretrained", "device")})

@@ -207,14 +207,15 @@ def report_command(targets: tuple, out: str, force: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
 @click.option("--part", type=click.Choice(["full", "encoder", "decoder"]), default="full", show_default=True,
               help="The autoencoder, its encoder (images to codes) or its decoder (codes to images).")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
+@click.option("--out", required=True, help="The file to write.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1e-5, show_default=True,
               help="Largest difference from torch allowed on the check images.")
-def export_command(target: str, fmt: str, part: str, out: str, tolerance: float) -> None:
+@click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
+def export_command(target: str, fmt: str, part: str, out: str, tolerance: float, force: bool) -> None:
     """Export a model to ONNX or TorchScript, checked on real test images before it is written."""
     from .export import export
 
-    result = export(target, out, format=fmt, part=part, tolerance=tolerance)
+    result = export(target, out, format=fmt, part=part, tolerance=tolerance, force=force)
     click.echo(f"wrote {result['path']} ({fmt}, {part}): max abs difference from torch {result['max_abs_diff']:.3g} "
                f"on {result['images']} test images")
 

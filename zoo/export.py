@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -18,7 +19,7 @@ from typing import Any, Dict, Union
 import torch
 
 from .data import load_dataset, to_float
-from .errors import UsageError, ZooError, first_line, shown
+from .errors import UsageError, ZooError, checked_call, first_line, option, shown
 from .io import atomic_write_bytes
 from .models import eval_mode
 from .version import __version__
@@ -59,13 +60,16 @@ def example_inputs(model: torch.nn.Module, part: str, n: int = CHECK_IMAGES) -> 
     return images
 
 
+@checked_call
 def export(model: Union[str, Path, torch.nn.Module], path: Union[str, Path], *, format: str = "onnx",
-           part: str = "full", tolerance: float = DEFAULT_TOLERANCE) -> Dict[str, Any]:
+           part: str = "full", tolerance: float = DEFAULT_TOLERANCE, force: bool = False) -> Dict[str, Any]:
     """Export ``model`` (a name, a run folder, a weights file, or a model from ``zoo.load``) to ``path``.
 
-    Returns ``{"path", "format", "part", "max_abs_diff", "images"}``; raises a ZooError (one line)
-    for an unknown format or part, a model that is not deterministic (a VAE sampling in training
-    mode), an export that differs from torch by more than ``tolerance``, or a path that cannot be written.
+    ``force``: overwrite a file that exists (refused otherwise: it may be a run's weights). A model passed
+    in keeps its mode (training or eval) and its device. Returns ``{"path", "format", "part",
+    "max_abs_diff", "images"}``; raises a ZooError (one line) for an unknown format or part, a model that
+    is not deterministic (a VAE sampling in training mode), an export that differs from torch by more
+    than ``tolerance``, or a path that cannot or may not be written.
     """
     if format not in FORMATS:
         raise UsageError(f"Unknown export format {format!r}: use {' or '.join(FORMATS)}")
@@ -73,8 +77,33 @@ def export(model: Union[str, Path, torch.nn.Module], path: Union[str, Path], *, 
         raise UsageError(f"Unknown part {part!r}: use {', '.join(PARTS)}")
     if not isinstance(tolerance, (int, float)) or tolerance < 0:
         raise UsageError(f"tolerance must be a number >= 0, got {tolerance!r}")
-    source = model if isinstance(model, torch.nn.Module) else None
-    model = load(model, device="cpu") if source is None else source.to("cpu")
+    path = _writable(path, force)
+    if not isinstance(model, torch.nn.Module):
+        return _export(load(model, device="cpu"), path, format, part, tolerance)
+    was_training, device = model.training, next(model.parameters(), torch.empty(0)).device
+    try:
+        return _export(model.to("cpu"), path, format, part, tolerance)
+    finally:  # the caller's model as it was
+        model.to(device).train(was_training)
+
+
+def _writable(path: Union[str, Path], force: bool) -> Path:
+    """``path`` if zoo may write the export there (one line saying why not, else)."""
+    out = option("--out", "path")
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise UsageError(f"{out} must name the file to write, got {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{shown(path)} is a folder; {out} names the file to write")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"{shown(path.parent)} is a file, not a folder, so {shown(path)} cannot be written")
+    if path.exists() and not force:
+        raise UsageError(f"{shown(path)} exists; choose another {out} or pass {option('--force', 'force=True')} to "
+                         f"overwrite it")
+    return path
+
+
+def _export(model: torch.nn.Module, path: Path, format: str, part: str, tolerance: float) -> Dict[str, Any]:
     module = Part(model, part).eval()
     x = example_inputs(model, part)
     with torch.no_grad():
