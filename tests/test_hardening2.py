@@ -318,3 +318,15 @@ def test_17_the_hubconf_examples_call_torch_hub_as_it_is():
         args = eval("(lambda *a, **k: (a, k))(" + call.split("(", 1)[1].replace("...", "None"))  # noqa: S307
         inspect.signature(getattr(torch.hub, fn)).bind(*args[0], **{k: v for k, v in args[1].items()
                                                                      if k not in ("pretrained", "device")})
+
+
+# ---------------------------------------------------------------------- 21: which state a resume takes
+def test_21_a_resume_from_the_previous_state_says_so_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    zoo.train("deep-784-32", out=run, epochs=2, limit_batches=3, device="cpu", quiet=True)
+    (run / "state.safetensors").unlink()
+    lines = []
+    zoo.train("deep-784-32", out=run, resume=True, epochs=3, limit_batches=3, device="cpu", log=lines.append)
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "has no state.safetensors; resuming from the previous state" in warnings[0]
+    assert "trained again" in warnings[0] and any(line.startswith("resuming deep-784-32 at epoch") for line in lines)

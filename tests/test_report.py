@@ -131,3 +131,39 @@ def test_hovering_a_point_shows_its_test_image(page):
         return [section.querySelector('figure canvas.hover + div').textContent, Math.max(...red)];
     })()""")
     assert shown[0].startswith("test image ") and shown[1] > 0
+
+
+def test_text_of_a_users_that_opens_a_comment_or_a_script_cannot_break_the_page(tmp_path, monkeypatch):
+    """An entry's description and a class folder's name holding ``<!--<script>`` and ``</script>``: the page
+    still renders its row and its section, with no console error (they are escaped inside the inlined data)."""
+    if chromium() is None:
+        pytest.skip("no Chromium here (apt-get install chromium; .ci/run installs it): the browser tests are skipped")
+    import numpy as np
+    from PIL import Image
+
+    evil = "<!--<script>"
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        folder = tmp_path / "data" / (evil if i % 2 else "b</script>")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i}.png")
+    entry = {"description": f"evil {evil} text </script>", "architecture": "mlp",
+             "kwargs": {"hidden": [16], "latent_dim": 2}, "dataset": str(tmp_path / "data"),
+             "recipe": {"optimizer": "adam", "lr": 0.001, "batch_size": 16, "epochs": 1, "loss": "mse",
+                        "early_stopping": {"patience": 2}, "seed": 0}}
+    (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"evil": entry}}))
+    monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
+    zoo.train("evil", out=tmp_path / "run", device="cpu", quiet=True)
+    result = cli("report", tmp_path / "run", "--out", tmp_path / "page")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "page" / "index.html").read_text()
+    assert "<!--<script>" not in html and html.count("</script>") == html.count("<script")
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open((tmp_path / "page" / "index.html").as_uri())
+        assert browser.errors == []
+        assert browser.evaluate("document.querySelectorAll('#compare tbody tr').length") == 1
+        assert browser.evaluate("document.querySelectorAll('section').length") >= 1
+        assert evil in browser.evaluate("document.body.innerText")  # shown as text, not parsed as markup
+    finally:
+        browser.close()

@@ -111,17 +111,19 @@ def canonical(name: str) -> str:
 
 def header_may_read(dataset: str, weights_file: Optional[Path]) -> bool:
     """Whether a weights file's header naming ``dataset`` is enough for zoo to read it: a built-in set, one
-    declared in an active registry file (by its name or its path), a path inside the weights file's folder,
+    declared in an active registry file (by its name or its path, or as an entry's data set), a path inside
+    the weights file's folder,
     or a path the user gave ``zoo train --dataset`` (recorded in the cache). Any other path is one only the
     file names (from elsewhere, it could name a FIFO or the root of the file system), and zoo reads it only
     when the caller names it."""
-    declared = load_registry().datasets
-    if dataset in BUILTIN_DATASETS or dataset in declared:
+    registry = load_registry()
+    if dataset in BUILTIN_DATASETS or dataset in registry.datasets:
         return True
     path = Path(dataset).resolve()  # '..' and symlinks followed: inside means inside
     if weights_file is not None and path.is_relative_to(Path(weights_file).resolve().parent):
         return True
-    if any(Path(spec.path).resolve() == path for spec in declared.values()):
+    named = [spec.path for spec in registry.datasets.values()] + [e.dataset for e in registry.entries.values()]
+    if any(Path(p).resolve() == path for p in named if p not in BUILTIN_DATASETS):
         return True
     return str(path) in cache.named_paths() or dataset in cache.named_paths()
 

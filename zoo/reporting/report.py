@@ -139,6 +139,13 @@ def _explorer(model: torch.nn.Module) -> Optional[Dict[str, Any]]:
     return {"layers": layers, "shape": list(model.image_shape)}
 
 
+def script_json(value: Any) -> str:
+    """``value`` as JSON safe inside a <script> element: no ``<``, ``>`` or ``&`` at all (each as its
+    ``\\u`` escape, which JSON reads back the same), so no text of a user's (an entry's description, a
+    class folder's name) can close the script or open an HTML comment (``</script>``, ``<!--``)."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def build_report(targets: Sequence[str], out: Path, *, force: bool = False) -> Path:
     """Write ``out/index.html`` for ``targets`` (default: every registry entry with weights)."""
     from tqdm.auto import tqdm
@@ -163,8 +170,8 @@ def build_report(targets: Sequence[str], out: Path, *, force: bool = False) -> P
     rows = {str(r["name"]): r for r in compare(usable, metric="ssim", device="cpu")}
     sections = [model_section(t, rows[str(t)]) for t in tqdm(usable, desc="report", unit="model", leave=False,
                                                                  disable=None)]
-    page = TEMPLATE.read_text(encoding="utf-8").replace(
-        "__ZOO_DATA__", json.dumps({"models": sections, "order": [str(r) for r in rows]}).replace("</", "<\\/"))
+    page = TEMPLATE.read_text(encoding="utf-8").replace("__ZOO_DATA__", script_json(
+        {"models": sections, "order": [str(r) for r in rows]}))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "index.html", page)
     return out / "index.html"

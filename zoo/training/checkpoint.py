@@ -114,6 +114,9 @@ def read_state(run_dir: Path, warn: Callable[[str], None]) -> Optional[Tuple[Ten
         if problems:
             os.replace(run_dir / STATE_FILE, run_dir / DAMAGED_FILE)
             warn(f"{problems[0]}; resuming from the previous state {path} (the damaged one is kept as {DAMAGED_FILE})")
+        elif name == PREVIOUS_FILE:  # the newest is gone (deleted by hand?): what is redone must be said
+            warn(f"{run_dir} has no {STATE_FILE}; resuming from the previous state {path}, saved before the last "
+                 f"one, so the steps after it are trained again")
         return result
     if problems:
         raise TrainingError("; ".join(problems) + "; no good state is left to resume from")
