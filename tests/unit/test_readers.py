@@ -2,6 +2,8 @@
 or refused with one line (hypothesis draws shapes, dtypes and values)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -80,3 +82,39 @@ def test_a_single_image_cannot_be_split(tmp_path):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "only.png")
     with pytest.raises(DataError, match="cannot be split"):
         read_folder(tmp_path)
+
+
+def test_a_registered_reader_reads_a_new_format_and_its_files_are_what_is_hashed(tmp_path):
+    from zoo.data import dataset_info
+    from zoo.errors import RegistryError
+    from zoo.sources import RawData, Reader, register_source
+    from zoo.sources.images import hold_out_test
+    from zoo.sources.reader import regular_file
+
+    @register_source("raw-u8-test")
+    class RawU8(Reader):
+        """Raw uint8 8x8 images, one after the other, in a file named *.u8."""
+
+        description = "a .u8 file"
+
+        def claims(self, path):
+            return path.suffix == ".u8"
+
+        def files(self, path):
+            return [regular_file(path)]
+
+        def read(self, path, files, resize):
+            images = torch.frombuffer(bytearray(files[0].read_bytes()), dtype=torch.uint8).view(-1, 8, 8)
+            train, _, test, _ = hold_out_test(images, None)
+            return RawData(train, None, test, None, None)
+
+    path = tmp_path / "d.u8"
+    path.write_bytes(bytes(range(256)) * 3)  # 12 images
+    info = dataset_info(str(path))
+    assert info.image_shape == (1, 8, 8) and info.sizes == {"train": 10, "test": 2}
+    first = info.sha256["content"]
+    path.write_bytes(bytes(range(255, -1, -1)) * 3)
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)  # a new modification time, whatever the clock's grain
+    assert dataset_info(str(path)).sha256["content"] != first
+    with pytest.raises(RegistryError, match="already registered under 'raw-u8-test'"):
+        register_source("raw-u8-test")(RawU8)
