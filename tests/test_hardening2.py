@@ -11,26 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
+from test_hardening import cli, one_line  # the first probe's helpers
 
 import zoo
 import zoo.export
 import zoo.paths
-from zoo.cli import main
 from zoo.errors import DataError, UsageError, ZooError
 
 SMALL = ["--epochs", "1", "--limit-batches", "2", "--device", "cpu", "--quiet"]
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line(result, code):
-    assert result.exit_code == code, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith("Error: ") and "Traceback" not in result.output
-    return result.output
 
 
 def digit_folder(root: Path, n: int = 12, size=(8, 8)) -> Path:
