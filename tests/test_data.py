@@ -61,7 +61,8 @@ def test_checksums_agree_with_the_shared_sums_file(data_dir):
             digest, rel = line.split()
             folder, stem = rel.split("/")
             listed[(folder, stem)] = digest
-    ours = {(name, stem): d for name, info in DATASETS.items() for stem, d in info.sha256.items()}
+    ours = {(name, stem): d for name, info in DATASETS.items() if not info.binarized_from  # a copy of mnist's files
+            for stem, d in info.sha256.items()}
     assert ours == listed
 
 

@@ -108,7 +108,7 @@ def test_a_stochastic_model_is_refused(tmp_path):
     vae = zoo.load("vae-16", device="cpu")
 
     def sampling_forward(x):  # the reparameterised path: z = mu + sigma * noise
-        mu, logvar = vae.posterior(x)
+        mu, logvar = vae.gaussian(x)
         return vae.decode(mu + torch.randn_like(mu) * torch.exp(0.5 * logvar))
 
     vae.forward = sampling_forward

@@ -17,7 +17,7 @@ from .console import ZooGroup
 from .data import image_shape
 from .errors import UsageError
 from .evaluation.metrics import METRICS
-from .evaluation.results import ALL_METRICS, compare, eval_rows
+from .evaluation.results import ALL_METRICS, COMPARE_COLUMNS, COMPARE_SAMPLES, EVAL_METRICS, compare, eval_rows
 from .figures import save_figure, save_grid
 from .recipe import MAX_SEED, OVERRIDES, parse_setting
 from .registry import get_entry, list_models
@@ -153,26 +153,25 @@ DEVICE_OPTION = click.option("--device", default="auto", show_default=True, help
 
 @main.command("eval")
 @click.argument("target", metavar="NAME|PATH")
-@click.option("--metric", "-m", "metrics", type=METRIC_CHOICE, multiple=True,
-              help="Metric to report (repeatable) [default: mse, psnr, ssim, bce].")
+@click.option("--metric", "-m", "metrics", type=click.Choice(list(EVAL_METRICS)), multiple=True,
+              help="Metric to report (repeatable) [default: mse, psnr, ssim, bce]; nll: the importance-sampled "
+                   "negative log-likelihood in nats per test image, with the ELBO (a likelihood model on mnist-binary).")
 @FORMAT_OPTION
 @click.option("--probe", is_flag=True, help="Also the linear-probe accuracy of the codes (and of PCA codes).")
 @click.option("--baseline/--no-baseline", default=True, show_default=True, help="PCA of the same size beside the model.")
 @LIMIT_OPTION
 @DEVICE_OPTION
 @click.option("--dataset", help="Evaluate on this data set (a name or a path) [default: the model's own].")
+@click.option("--samples", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Importance samples per image for --metric nll.")
 def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: bool, limit: Optional[int],
-                 device: str, dataset: Optional[str]) -> None:
+                 device: str, dataset: Optional[str], samples: int) -> None:
     """Evaluate one model (registry name, weights file or run folder) on its test split."""
     metrics = metrics or ALL_METRICS
     rows = eval_rows(target, metrics=metrics, limit=limit, probe=probe, baseline=baseline, device=device,
-                     dataset=dataset)
-    columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics]
+                     dataset=dataset, samples=samples)
+    columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics] + (["elbo"] if "nll" in metrics else [])
     click.echo(render(rows, columns + (["probe_accuracy"] if probe else []), fmt))
-
-
-COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", "mse", "psnr", "ssim", "bce",
-                   "pca_mse", "pca_psnr", "pca_ssim", "pca_bce"]
 
 
 @main.command("compare")
@@ -182,10 +181,13 @@ COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", "mse", "psnr", "ss
 @click.option("--out", type=click.Path(file_okay=False), help="Also write a bar chart and a side-by-side figure here.")
 @LIMIT_OPTION
 @DEVICE_OPTION
-def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], limit: Optional[int], device: str) -> None:
+@click.option("--samples", type=click.IntRange(min=1), default=COMPARE_SAMPLES, show_default=True,
+              help="Importance samples per image for the nll and elbo columns (likelihood models on mnist-binary).")
+def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], limit: Optional[int], device: str,
+                    samples: int) -> None:
     """Compare every model with weights (or those named) beside PCA of the same code size."""
-    rows = compare(list(names) or None, metric=metric, limit=limit, device=device)
-    click.echo(render(rows, COMPARE_COLUMNS, fmt))
+    rows = compare(list(names) or None, metric=metric, limit=limit, device=device, samples=samples)
+    click.echo(render(rows, COMPARE_COLUMNS, fmt))  # the metrics, nll and elbo, PCA's metrics
     if out:
         for path in write_comparison(rows, metric, out, device=device):
             click.echo(f"wrote {path}", err=True)

@@ -13,6 +13,7 @@ from ..recipe import Noise
 from ..registry import list_models
 from ..seeds import derive_seed
 from ..weights import has_weights, load
+from .likelihood import has_likelihood, is_binary, nll
 from .metrics import METRICS
 from .pca import load_pca
 from .probe import linear_probe
@@ -20,6 +21,9 @@ from .scoring import check_model, device_of, model_dataset, score
 
 DEFAULT_METRICS = ("mse", "psnr", "ssim")
 ALL_METRICS = tuple(METRICS)
+EVAL_METRICS = (*METRICS, "nll")  # zoo eval also takes nll: importance-sampled, with its ELBO beside it
+COMPARE_SAMPLES = 100  # importance samples per image in zoo compare's nll column (zoo eval: 5000)
+COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", *METRICS, "nll", "elbo", *(f"pca_{m}" for m in METRICS)]
 
 
 def check_metrics(metrics: Union[str, Iterable[str]]) -> tuple:
@@ -89,11 +93,13 @@ def evaluate_pca(dataset: str, k: int, *, metrics: Iterable[str] = DEFAULT_METRI
 
 @checked_call
 def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limit: Optional[int] = None,
-            device=None) -> List[Dict[str, Any]]:
+            device=None, samples: int = COMPARE_SAMPLES) -> List[Dict[str, Any]]:
     """Every model with weights (or ``names``: registry names or run folders), best first by ``metric``.
 
-    Each row: name, dataset, latent_dim, params, the four metrics, and ``pca_*`` the same metrics
-    for PCA with as many components as the model's code, fitted on the same data set's train split.
+    Each row: name, dataset, latent_dim, params, the four metrics, ``nll`` and ``elbo`` (nats per test
+    image, importance-sampled with ``samples`` draws; None for a model without a likelihood or on grey
+    data), and ``pca_*`` the four metrics for PCA with as many components as the model's code, fitted on
+    the same data set's train split.
     """
     check_metrics(metric)
     if isinstance(names, (str, os.PathLike)):  # one name
@@ -111,6 +117,7 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
                "params": model.num_parameters()}
         result = evaluate(model, metrics=ALL_METRICS, limit=limit)
         row.update({m: result[m] for m in ALL_METRICS})
+        row.update(likelihood_columns(model, entry.dataset, samples, limit))
         key = (entry.dataset, entry.latent_dim, str(device_of(model)))  # models of one code size share it
         if key not in baselines:
             baselines[key] = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit,
@@ -120,22 +127,36 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
     return sort_rows(rows, metric)
 
 
+def likelihood_columns(model, dataset: str, samples: int, limit: Optional[int]) -> Dict[str, Any]:
+    """``nll`` and ``elbo`` where they are defined (a likelihood model on binarized data), else None."""
+    if not (has_likelihood(model) and is_binary(dataset)):
+        return {"nll": None, "elbo": None}
+    result = nll(model, samples=samples, dataset=dataset, limit=limit)
+    return {"nll": result["nll"], "elbo": result["elbo"]}
+
+
 def sort_rows(rows: List[Dict[str, Any]], metric: str) -> List[Dict[str, Any]]:
     """Best first by ``metric`` (descending where higher is better)."""
     return sorted(rows, key=lambda r: r[metric], reverse=METRICS[metric].higher_is_better)
 
 
 def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optional[int] = None,
-              probe: bool = False, baseline: bool = True, device=None, dataset: Optional[str] = None
-              ) -> List[Dict[str, Any]]:
+              probe: bool = False, baseline: bool = True, device=None, dataset: Optional[str] = None,
+              samples: int = 5000) -> List[Dict[str, Any]]:
     """What ``zoo eval`` prints: the model's rows (reconstruction, and denoising where its recipe
     corrupts inputs) and, with ``baseline``, the same rows for PCA of the same size; on ``dataset``
-    (default: the model's own)."""
-    metrics = check_metrics(metrics)
+    (default: the model's own). ``"nll"`` among the metrics adds ``nll`` and ``elbo`` (importance-sampled
+    with ``samples`` draws) to the reconstruction row; a model without a likelihood, or grey data, is
+    refused first."""
+    wanted = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    metrics = tuple(m for m in wanted if m != "nll")
+    if metrics or not wanted:
+        check_metrics(metrics)  # unknown names, or none at all: one line
     model = load(target, device=device)
     entry = model.entry
     k, device = entry.latent_dim, device_of(model)
     dataset = model_dataset(model, dataset, "eval")
+    likelihood = nll(model, samples=samples, dataset=dataset, limit=limit) if "nll" in wanted else None
     common = {"dataset": dataset, "latent_dim": k}
     tasks = [("reconstruction", None)]
     if entry.recipe.noise is not None:
@@ -145,17 +166,22 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
         probe_result = linear_probe(model, dataset=dataset, limit=limit)
     rows = []
     for task, noise in tasks:
-        result = evaluate(model, dataset=dataset, metrics=metrics, limit=limit, denoising=noise is not None)
+        result = evaluate(model, dataset=dataset, metrics=metrics or ALL_METRICS[:1], limit=limit,
+                          denoising=noise is not None)
         row = {"name": str(target), "task": task, **common, "params": model.num_parameters(), "n": result["n"],
                **{m: result[m] for m in metrics}}
+        if likelihood is not None:
+            row.update(nll=likelihood["nll"] if task == "reconstruction" else None,
+                       elbo=likelihood["elbo"] if task == "reconstruction" else None)
         if probe_result is not None:
             row["probe_accuracy"] = probe_result["probe_accuracy"]
         rows.append(row)
         if baseline:
             seed = derive_seed(entry.recipe.seed, "test")
-            pca = evaluate_pca(dataset, k, metrics=metrics, limit=limit, noise=noise, noise_seed=seed, device=device)
+            pca = evaluate_pca(dataset, k, metrics=metrics or ALL_METRICS[:1], limit=limit, noise=noise, noise_seed=seed,
+                               device=device)
             row = {"name": f"pca-{k}", "task": task, **common, "params": pca["params"], "n": pca["n"],
-                   **{m: pca[m] for m in metrics}}
+                   **{m: pca[m] for m in metrics}, **({"nll": None, "elbo": None} if likelihood else {})}
             if probe_result is not None:
                 row["probe_accuracy"] = probe_result["pca_probe_accuracy"]
             rows.append(row)

@@ -81,3 +81,38 @@ class VAEConfig:
         _check_widths(self.hidden, self.latent_dim)
         _check_activation("activation", self.activation)
         require(self.beta >= 0, "beta", f"must be >= 0, got {self.beta}")
+
+
+@dataclass(frozen=True)
+class IWAEConfig:
+    """Importance-weighted autoencoder (Burda et al. 2016): the VAE's networks trained on the K-sample bound."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)
+    activation: str = "relu"
+    samples: int = 5  # K, the importance samples per image in the training bound (1: the ELBO)
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+        _check_activation("activation", self.activation)
+        require(1 <= self.samples <= 5000, "samples", f"must be 1..5000, got {self.samples}")
+
+
+@dataclass(frozen=True)
+class VampConfig:
+    """VAE with the VampPrior (Tomczak & Welling 2018): p(z) a mixture of the posteriors of K learned pseudo-inputs."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)
+    activation: str = "relu"
+    pseudo_inputs: int = 500  # K, the mixture's components
+    pseudo_init_mean: float = 0.05  # the pseudo-inputs start as N(mean, std^2) pixels (the paper's code)
+    pseudo_init_std: float = 0.01
+    beta: float = 1.0  # weight of the KL term
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+        _check_activation("activation", self.activation)
+        require(1 <= self.pseudo_inputs <= 10_000, "pseudo_inputs", f"must be 1..10000, got {self.pseudo_inputs}")
+        require(self.pseudo_init_std > 0, "pseudo_init_std", f"must be > 0, got {self.pseudo_init_std}")
+        require(self.beta >= 0, "beta", f"must be >= 0, got {self.beta}")

@@ -16,6 +16,7 @@ therefore fixed (no RNG involved) and never overlaps ``test``. Labels are for pl
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -55,6 +56,7 @@ class DatasetInfo:
     classes: Tuple[str, ...]
     sha256: Dict[str, str]  # file name -> SHA-256 of the decompressed IDX content
     image_shape: Tuple[int, int, int] = (1, 28, 28)
+    binarized_from: Optional[str] = None  # a binarized copy of this data set's files (see BINARY below)
 
 
 DATASETS: Dict[str, DatasetInfo] = {
@@ -81,6 +83,24 @@ DATASETS: Dict[str, DatasetInfo] = {
         },
     ),
 }
+
+
+# ``mnist-binary``: MNIST with every pixel 0 or 255 (so 0.0 or 1.0 as floats), pixel p on with probability
+# p / 255. The test split (and train, as load_dataset gives it) is binarized once, by numpy's PCG64 stream
+# from a fixed seed, so it is the same on every machine; a run trains on the grey training images
+# binarized afresh at every step from its own generator (dynamic binarization, :class:`DeviceData`). The
+# papers' fixed binarized MNIST (Larochelle's files) is another data set; numbers on it differ.
+DATASETS["mnist-binary"] = dataclasses.replace(DATASETS["mnist"], name="mnist-binary", binarized_from="mnist")
+BINARIZE_SEEDS = {"train": 20260101, "test": 20260102}
+
+
+def binarize(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """uint8 ``images`` with each pixel 255 with probability pixel / 255, else 0, drawn from numpy's PCG64
+    stream seeded by ``seed`` (the same bits on any machine and version)."""
+    import numpy as np
+
+    uniform = np.random.default_rng(seed).random(tuple(images.shape))
+    return torch.from_numpy((uniform * 255 < images.numpy()).astype(np.uint8) * 255)
 
 
 def get_info(dataset: str) -> DatasetInfo:
@@ -112,6 +132,8 @@ def _complete_folder(folder: Path) -> bool:
 def locate(dataset: str, *, download: bool = True) -> Path:
     """The folder holding ``dataset``'s four IDX files, following the lookup order above."""
     info = get_info(dataset)
+    if info.binarized_from:
+        return locate(info.binarized_from, download=download)
     tried = []
     env = os.environ.get("ZOO_DATA_DIR")
     if env:
@@ -207,6 +229,9 @@ def parse_idx(content: bytes, path: Path) -> torch.Tensor:
 def load_idx(dataset: str) -> Dict[str, torch.Tensor]:
     """``train_images``, ``train_labels``, ``test_images``, ``test_labels`` of a built-in data set, verified."""
     info = get_info(dataset)
+    if info.binarized_from:
+        tensors = load_idx(info.binarized_from)
+        return {**tensors, **{f"{s}_images": binarize(tensors[f"{s}_images"], BINARIZE_SEEDS[s]) for s in BINARIZE_SEEDS}}
     folder = locate(dataset)
     tensors = {}
     for role, stem in FILES.items():

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..data import checksums, image_shape, load_dataset, to_float
+from ..data import DATASETS, checksums, image_shape, load_dataset, to_float
 from ..errors import DataError, option
 from ..seeds import derive_seed
 
@@ -22,9 +22,13 @@ class DeviceData:
     """
 
     def __init__(self, dataset: str, device: torch.device, *, batch_size: int, seed: int,
-                 limit_batches: Optional[int] = None):
+                 limit_batches: Optional[int] = None, stream: tuple = ()):
         self.dataset, self.batch_size, self.seed, self.limit_batches = dataset, batch_size, seed, limit_batches
-        self.fit = load_dataset(dataset, "fit").images.to(device)
+        grey = DATASETS[dataset].binarized_from if dataset in DATASETS else None
+        self.fit = load_dataset(grey or dataset, "fit").images.to(device)  # a binarized set: its grey images...
+        self.generator: Optional[torch.Generator] = None  # ...binarized afresh at every step from this generator
+        if grey:
+            self.generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "binarize", *stream))
         self.sha256 = checksums(dataset)  # of the content just read
         self.steps_per_epoch = self.steps(batch_size)
         eval_limit = limit_batches * batch_size if limit_batches else None
@@ -43,6 +47,12 @@ class DeviceData:
         pretraining layer's); a function of seed, purpose and epoch only."""
         g = torch.Generator().manual_seed(derive_seed(self.seed, *purpose, epoch))
         return torch.randperm(len(self.fit), generator=g).to(self.fit.device)
+
+    def images(self, idx: torch.Tensor) -> torch.Tensor:
+        """The fit images ``idx`` as floats (N, C, H, W) in [0, 1]; for a binarized data set (``mnist-binary``)
+        each pixel drawn anew as 0 or 1 with its grey value as probability (dynamic binarization)."""
+        x = to_float(self.fit[idx])
+        return torch.bernoulli(x, generator=self.generator) if self.generator is not None else x
 
     def batch(self, order: torch.Tensor, step: int) -> torch.Tensor:
         """Indices of the ``step``-th global batch of an epoch in ``order``."""

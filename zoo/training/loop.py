@@ -33,8 +33,8 @@ class Trainer:
         self.entry, self.recipe, self.options, self.dist = entry, entry.recipe, options, dist
         self.run_dir, self.device = Path(out), resolve_device(options.device)
         distributed.check_batch(self.recipe.batch_size, dist.world_size)
-        self.data = DeviceData(entry.dataset, self.device, batch_size=self.recipe.batch_size,
-                               seed=self.recipe.seed, limit_batches=options.limit_batches)
+        self.data = DeviceData(entry.dataset, self.device, batch_size=self.recipe.batch_size, seed=self.recipe.seed,
+                               limit_batches=options.limit_batches, stream=setup.rank_stream(dist))
         torch.manual_seed(self.recipe.seed)  # the initial weights depend on the seed alone
         self.model = entry.build(self.data.image_shape).to(self.device).train()
         setup.seed_ranks(self.recipe, dist)
@@ -47,7 +47,7 @@ class Trainer:
         spec = self.recipe.pretrain
         self.before = [RBMPretraining(self.model, spec, self.data, seed=self.recipe.seed, label=entry.name,
                                       logger=self.logger, save=self.save_state)] if spec is not None and spec.epochs > 0 else []
-        self.random = RandomState(self.device, dist, {"noise": noise})
+        self.random = RandomState(self.device, dist, {"noise": noise, "binarize": self.data.generator})
 
     @property
     def stages(self) -> list:

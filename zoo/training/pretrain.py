@@ -18,7 +18,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from ..data import to_float
 from ..errors import TrainingError
 from ..models.rbm import RBM, layer_input, rbm_stack
 from ..recipe import Pretrain
@@ -89,7 +88,7 @@ class RBMPretraining:
 
     def step(self, i: int) -> Tuple[Dict[str, torch.Tensor], int]:
         idx = self._order[i * self.spec.batch_size:(i + 1) * self.spec.batch_size]
-        v = layer_input(self.stack, self.progress.layer, to_float(self.data.fit[idx]).flatten(1))
+        v = layer_input(self.stack, self.progress.layer, self.data.images(idx).flatten(1))
         error = self.rbm.cd1(v, lr=self._lr, momentum=self._momentum, weight_cost=self.spec.weight_cost,
                              generator=self.generator)
         return {"recon_error": error}, len(idx)

@@ -45,12 +45,16 @@ def make_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int) -> Tuple[Opt
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.step_size, gamma=s.gamma), False
 
 
+def rank_stream(dist: Dist) -> tuple:
+    """What tells one rank's random stream from another's under torchrun (nothing in one process)."""
+    return (dist.rank, dist.world_size) if dist.enabled else ()
+
+
 def noise_generator(recipe: Recipe, device: torch.device, dist: Dist) -> Optional[torch.Generator]:
     """The generator of the recipe's input corruption (None without one): each rank its own stream."""
     if recipe.noise is None:
         return None
-    parts = ("noise", dist.rank, dist.world_size) if dist.enabled else ("noise",)
-    return torch.Generator(device=device).manual_seed(derive_seed(recipe.seed, *parts))
+    return torch.Generator(device=device).manual_seed(derive_seed(recipe.seed, "noise", *rank_stream(dist)))
 
 
 def seed_ranks(recipe: Recipe, dist: Dist) -> None:

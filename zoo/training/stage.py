@@ -9,7 +9,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from ..data import to_float
 from ..errors import option
 from ..evaluation.scoring import mean_loss
 from ..noise import corrupt
@@ -68,7 +67,7 @@ class TrainingStage:
         """One objective step on the global batch ``idx``; returns this rank's (scaled) detached losses,
         ``loss`` and the loss's named parts."""
         idx, scale = distributed.shard(self.dist, idx)
-        target = to_float(self.data.fit[idx])
+        target = self.data.images(idx)
         inputs = target if self.noise_gen is None else corrupt(target, self.recipe.noise, self.noise_gen)
         return self.objective.step(inputs, target, scale=scale)
 

@@ -1,0 +1,91 @@
+"""Test log-likelihood by importance sampling, written once against the likelihood contract
+(``posterior(x)``, ``prior()``, ``likelihood(z)``: torch.distributions), so it serves any model that has it.
+
+    log p(x) ~= log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
+
+(Burda et al. 2016, the estimator of the VAE papers' tables). The log-mean-exp is taken in float64 over
+chunks of samples, so memory stays bounded for any K; the draws come from a seeded generator of their
+own, so a number is reproducible. The ELBO is the mean of the same log-weights.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional
+
+import torch
+
+from ..data import DATASETS, check_limit, load_dataset, to_float
+from ..errors import UsageError, checked_call
+from ..models import eval_mode
+from .scoring import check_model, device_of, model_dataset
+
+CONTRACT = ("posterior", "prior", "likelihood")
+SAMPLE_CHUNK = 500  # samples per pass
+IMAGE_CHUNK = 100  # images per pass: SAMPLE_CHUNK x IMAGE_CHUNK x C*H*W floats at a time (157 MB for MNIST)
+
+
+def has_likelihood(model: torch.nn.Module) -> bool:
+    return all(callable(getattr(model, name, None)) for name in CONTRACT)
+
+
+def is_binary(dataset: str) -> bool:
+    """Whether ``dataset``'s pixels are 0 or 1 (a binarized built-in set)."""
+    return dataset in DATASETS and DATASETS[dataset].binarized_from is not None
+
+
+def check_binary(dataset: str) -> None:
+    """A Bernoulli likelihood needs 0/1 pixels: refuse grey data in one line."""
+    if not is_binary(dataset):
+        raise UsageError(f"{dataset} has grey pixels, where a Bernoulli likelihood makes no sense; the negative "
+                         f"log-likelihood is measured on binarized data (mnist-binary)")
+
+
+@torch.no_grad()
+def log_weights(model: torch.nn.Module, x: torch.Tensor, samples: int) -> torch.Tensor:
+    """log p(x|z) + log p(z) - log q(z|x) for ``samples`` draws z ~ q(z|x), float64 (samples, N); the draws
+    come from torch's global generator (seed it, or use :func:`nll`)."""
+    q, prior = model.posterior(x), model.prior()
+    z = q.sample((samples,))
+    return (model.likelihood(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z)).double()
+
+
+@checked_call
+def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] = None, limit: Optional[int] = None,
+        seed: int = 0) -> Dict[str, Any]:
+    """Importance-sampled negative log-likelihood of the test split, in nats per image, beside the ELBO.
+
+    Args:
+        model: a model with the likelihood contract (``vae``, ``iwae``, ``vamp``, or a user's).
+        samples: K, importance samples per image (5000 for the published tables).
+        dataset: a binarized data set (default: the model's own, which must be one).
+        limit: the first ``limit`` test images only (default: all 10,000).
+        seed: of the draws; the same seed gives the same number.
+    Returns:
+        ``{"dataset", "n", "samples", "nll", "elbo", "nll_sem"}`` (``nll_sem``: its standard error over images).
+    """
+    check_model(model, "nll")
+    if not has_likelihood(model):
+        raise UsageError(f"{getattr(model.entry, 'name', 'the model')} has no likelihood (it is not a probabilistic "
+                         f"model: no posterior, prior and likelihood), so no negative log-likelihood")
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise UsageError(f"samples must be a whole number >= 1, got {samples!r}")
+    dataset = model_dataset(model, dataset, "nll")
+    check_binary(dataset)
+    images = load_dataset(dataset, "test").images[:check_limit(limit)]
+    device = device_of(model)
+    per_image = []
+    with eval_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        elbo_sum = 0.0
+        for start in range(0, len(images), IMAGE_CHUNK):
+            x = to_float(images[start:start + IMAGE_CHUNK].to(device))
+            running = torch.full((len(x),), -math.inf, dtype=torch.float64, device=device)
+            for done in range(0, samples, SAMPLE_CHUNK):
+                w = log_weights(model, x, min(SAMPLE_CHUNK, samples - done))
+                running = torch.logaddexp(running, torch.logsumexp(w, dim=0))
+                elbo_sum += float(w.sum())
+            per_image.append(running - math.log(samples))
+    log_px = torch.cat(per_image)
+    n = len(log_px)
+    return {"dataset": dataset, "n": n, "samples": samples, "nll": float(-log_px.mean()),
+            "elbo": elbo_sum / (n * samples), "nll_sem": float(log_px.std() / math.sqrt(n)) if n > 1 else 0.0}
