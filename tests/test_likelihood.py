@@ -138,3 +138,17 @@ def test_bad_input_is_one_line(registry, tmp_path):
                         (("eval", "vae-16", "--metric", "nll", "--limit", 5), "grey pixels")):
         done = cli(*args)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and words in done.stderr, (args, done.stderr)
+
+
+def test_compare_and_the_report_carry_nll_and_elbo_where_they_are_defined(registry, tmp_path):
+    zoo.train("t-vamp", out=tmp_path / "run", epochs=1, limit_batches=5, device="cpu", quiet=True)
+    rows = {r["name"]: r for r in zoo.compare([str(tmp_path / "run"), "deep-784-32"], limit=50, samples=5, device="cpu")}
+    mine = rows[str(tmp_path / "run")]
+    assert 0 < mine["nll"] < -mine["elbo"] and rows["deep-784-32"]["nll"] is None  # a dash: no likelihood
+    from zoo.reporting.report import build_report
+
+    page = build_report([str(tmp_path / "run")], tmp_path / "page").read_text()
+    data = json.loads(page.split('<script id="data" type="application/json">')[1].split("</script>")[0])
+    (section,) = data["models"]
+    assert section["row"]["nll"] == pytest.approx(zoo.compare([str(tmp_path / "run")], samples=100, device="cpu")[0]["nll"])
+    assert section["samples"].startswith("data:image/png")  # its samples grid
