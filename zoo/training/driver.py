@@ -59,13 +59,14 @@ def drive(stage: Stage, *, logger, ctrl_c, save: Callable[[], None], where: Call
             pending.append(losses)
             sizes.append(size)
             p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
-            checkpoint = ctrl_c.requested or (checkpoint_every and p.global_step % checkpoint_every == 0)
+            stop = ctrl_c.requested  # read once: a Ctrl-C during the read below is this step's stop, not a lie
+            checkpoint = stop or (checkpoint_every and p.global_step % checkpoint_every == 0)
             if len(pending) >= log_every or checkpoint or i + 1 == last:
                 stage.read(pending, sizes, started, bar)
                 pending, sizes, started = [], [], time.perf_counter()
             if checkpoint and i + 1 < last:  # epoch ends save their own state
                 save()
-            if ctrl_c.requested and i + 1 < last:
+            if stop and i + 1 < last:
                 interrupted(where)
         bar.close()
         stage.end_epoch()
