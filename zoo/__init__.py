@@ -6,6 +6,7 @@ What users may import from ``zoo`` (everything else is internal):
 - ``load(name_or_path)``: a model with its weights, rebuilt from safetensors, never unpickled;
 - ``train(name, **overrides)``: train an entry into a run folder;
 - ``evaluate(model)``, ``compare(names)``, ``linear_probe(model)``: test metrics beside PCA;
+- ``nll(model, samples=5000)``: the importance-sampled test NLL and ELBO of a model with a likelihood;
 - ``load_dataset(name, split)``: the verified data as uint8 tensors;
 - ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status);
 - ``Autoencoder`` and ``register_model(key, ConfigDataclass)``: your own architecture, built as
@@ -35,6 +36,7 @@ _LAZY = {
     "evaluate": "evaluation.results",
     "compare": "evaluation.results",
     "linear_probe": "evaluation.probe",
+    "nll": "evaluation.likelihood",
     "Objective": "training.objectives",
     "Single": "training.objectives",
     "Alternating": "training.objectives",
