@@ -125,7 +125,8 @@ def header_may_read(dataset: str, weights_file: Optional[Path]) -> bool:
     named = [spec.path for spec in registry.datasets.values()] + [e.dataset for e in registry.entries.values()]
     if any(Path(p).resolve() == path for p in named if p not in BUILTIN_DATASETS):
         return True
-    return str(path) in cache.named_paths() or dataset in cache.named_paths()
+    remembered = cache.named_paths()  # one read of the file
+    return str(path) in remembered or dataset in remembered
 
 
 def dataset_info(name: str) -> Dataset:

@@ -26,7 +26,10 @@ class FolderReader(Reader):
         return train + test
 
     def read(self, path: Path, files: List[Path], resize: Optional[Sequence[int]]) -> RawData:
-        return read_folder(path, resize)
+        listing = layout(path)
+        if listing[0][0] + listing[1][0] != files:  # what the hash covered is what is read, or nothing
+            raise DataError(f"{shown(path)} changed while it was being read; read it again")
+        return read_folder(path, resize, listing)
 
 
 def _images_in(folder: Path) -> List[Path]:
@@ -63,8 +66,9 @@ def layout(path: Path) -> Tuple[Tuple[List[Path], List[Optional[str]]], Tuple[Li
     return train, test
 
 
-def read_folder(path: Path, resize: Optional[Sequence[int]] = None) -> RawData:
-    (train_files, train_names), (test_files, test_names) = layout(path)
+def read_folder(path: Path, resize: Optional[Sequence[int]] = None, listing=None) -> RawData:
+    """An image folder as uint8 tensors; ``listing``: its :func:`layout`, where the caller has it already."""
+    (train_files, train_names), (test_files, test_names) = listing or layout(path)
     if not train_files:
         raise DataError(f"{shown(path)} holds no images ({', '.join(IMAGE_EXTENSIONS)}), in class folders or loose")
     if (None in train_names + test_names) and any(n is not None for n in train_names + test_names):
