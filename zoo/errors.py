@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 SURFACE = {"cli": False}  # set by the command line: messages then name its flags, not Python's arguments
@@ -112,3 +112,31 @@ def checked_call(fn: F) -> F:
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_key(decorator: str, key: object) -> None:
+    """A registry decorator's key: a non-empty string (one line otherwise)."""
+    if not isinstance(key, str) or not key:
+        raise RegistryError(f"{decorator} needs a non-empty string key, got {key!r}")
+
+
+def check_registration(decorator: str, kind: str, table: dict, key: str, cls: object, base: type,
+                       base_name: str, holder: Callable[[Any], type] = lambda value: value) -> None:
+    """What zoo's class registries (architectures, objectives, data sources) check of a class decorated
+    with ``decorator(key)``: ``key`` not taken yet (naming the class that holds it: ``holder`` of the table's
+    value), and ``cls`` a subclass of ``base``; each refusal a RegistryError of one line."""
+    if key in table:
+        other = holder(table[key])
+        raise RegistryError(f"{kind} is already registered under {key!r} ({other.__module__}.{other.__qualname__}); "
+                            f"choose another key")
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise RegistryError(f"{decorator}({key!r}) decorates a subclass of {base_name}, not {cls!r}")
+
+
+def lookup(table: dict, key: str, kind: str, error: Optional[type] = None) -> Any:
+    """``table[key]``, or one line: "Unknown <kind> 'x'. Did you mean ...?" (``error``: RegistryError by default)."""
+    try:
+        return table[key]
+    except (KeyError, TypeError):
+        hint = did_you_mean_any(key, table) or f" Known {kind}s: {', '.join(sorted(table))}."
+        raise (error or RegistryError)(f"Unknown {kind} {key!r}.{hint}") from None

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Sequence
 
-from ..errors import RegistryError, UnknownModelError, did_you_mean
+from ..errors import RegistryError, UnknownModelError, check_key, check_registration, lookup
 from ..schema import from_dict
 
 
@@ -46,18 +46,13 @@ def register_model(key: str, config_cls: type) -> Callable[[type], type]:
     """
     from .base import Autoencoder
 
-    if not isinstance(key, str) or not key:
-        raise RegistryError(f"register_model needs a non-empty string key, got {key!r}")
+    check_key("register_model", key)
     if not dataclasses.is_dataclass(config_cls) or "latent_dim" not in {f.name for f in dataclasses.fields(config_cls)}:
         raise RegistryError(f"register_model({key!r}, ...): the config must be a dataclass with a latent_dim field")
 
     def wrapper(cls: type) -> type:
-        if key in ARCHITECTURES:
-            other = ARCHITECTURES[key].model_cls
-            raise RegistryError(f"An architecture is already registered under {key!r} "
-                                f"({other.__module__}.{other.__qualname__}); choose another key")
-        if not (isinstance(cls, type) and issubclass(cls, Autoencoder)):
-            raise RegistryError(f"register_model({key!r}) decorates a subclass of zoo.Autoencoder, not {cls!r}")
+        check_registration("register_model", "An architecture", ARCHITECTURES, key, cls, Autoencoder, "zoo.Autoencoder",
+                           holder=lambda arch: arch.model_cls)
         ARCHITECTURES[key] = Architecture(key, cls, config_cls)
         cls.architecture = key
         return cls
@@ -66,12 +61,7 @@ def register_model(key: str, config_cls: type) -> Callable[[type], type]:
 
 
 def get_architecture(key: str) -> Architecture:
-    try:
-        return ARCHITECTURES[key]
-    except KeyError:
-        known = ", ".join(sorted(ARCHITECTURES))
-        hint = did_you_mean(key, ARCHITECTURES) or f" Known architectures: {known}."
-        raise UnknownModelError(f"Unknown architecture {key!r}.{hint}") from None
+    return lookup(ARCHITECTURES, key, "architecture", UnknownModelError)
 
 
 def parse_config(key: str, kwargs: Dict[str, Any], path: str = "kwargs") -> Any:

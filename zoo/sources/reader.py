@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from ..errors import DataError, RegistryError, shown
+from ..errors import DataError, check_key, check_registration, shown
 from .images import RawData
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
@@ -42,12 +42,11 @@ READERS: Dict[str, Reader] = {}
 
 def register_source(key: str) -> Callable[[type], type]:
     """Class decorator: register a :class:`Reader` subclass under ``key`` (a key twice is refused)."""
+    check_key("register_source", key)
 
     def wrapper(cls: type) -> type:
-        if key in READERS:
-            raise RegistryError(f"A data source is already registered under {key!r}; choose another key")
-        if not (isinstance(cls, type) and issubclass(cls, Reader)):
-            raise RegistryError(f"register_source({key!r}) decorates a subclass of zoo.sources.Reader, not {cls!r}")
+        check_registration("register_source", "A data source", READERS, key, cls, Reader, "zoo.sources.Reader",
+                           holder=type)
         cls.key = key
         READERS[key] = cls()
         return cls

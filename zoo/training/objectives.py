@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import torch
 from torch import nn
 
-from ..errors import RegistryError, TrainingError, did_you_mean
+from ..errors import TrainingError, check_key, check_registration, lookup
 from ..models.base import Phase
 from ..recipe import Recipe
 from .distributed import Dist
@@ -36,15 +36,10 @@ OBJECTIVES: Dict[str, type] = {}
 def register_objective(key: str) -> Callable[[type], type]:
     """Class decorator: register an :class:`Objective` subclass under ``key`` (a key twice is refused);
     a model whose class attribute ``objective`` is ``key`` trains with it."""
-    if not isinstance(key, str) or not key:
-        raise RegistryError(f"register_objective needs a non-empty string key, got {key!r}")
+    check_key("register_objective", key)
 
     def wrapper(cls: type) -> type:
-        if key in OBJECTIVES:
-            raise RegistryError(f"An objective is already registered under {key!r} ({OBJECTIVES[key].__qualname__}); "
-                                f"choose another key")
-        if not (isinstance(cls, type) and issubclass(cls, Objective)):
-            raise RegistryError(f"register_objective({key!r}) decorates a subclass of zoo.Objective, not {cls!r}")
+        check_registration("register_objective", "An objective", OBJECTIVES, key, cls, Objective, "zoo.Objective")
         OBJECTIVES[key] = cls
         cls.key = key
         return cls
@@ -53,11 +48,7 @@ def register_objective(key: str) -> Callable[[type], type]:
 
 
 def get_objective(key: str) -> type:
-    try:
-        return OBJECTIVES[key]
-    except KeyError:
-        hint = did_you_mean(key, OBJECTIVES) or f" Known objectives: {', '.join(sorted(OBJECTIVES))}."
-        raise RegistryError(f"Unknown objective {key!r}.{hint}") from None
+    return lookup(OBJECTIVES, key, "objective")
 
 
 @dataclass(frozen=True)
