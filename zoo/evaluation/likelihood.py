@@ -14,9 +14,10 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..data import DATASETS, check_limit, load_dataset, to_float
+from ..data import check_limit, load_dataset, to_float
 from ..errors import UsageError, checked_call
 from ..models import eval_mode
+from ..sources.idx import binarized_from
 from .scoring import check_model, device_of, model_dataset
 
 CONTRACT = ("posterior", "prior", "likelihood")
@@ -30,7 +31,7 @@ def has_likelihood(model: torch.nn.Module) -> bool:
 
 def is_binary(dataset: str) -> bool:
     """Whether ``dataset``'s pixels are 0 or 1 (a binarized built-in set)."""
-    return dataset in DATASETS and DATASETS[dataset].binarized_from is not None
+    return binarized_from(dataset) is not None
 
 
 def check_binary(dataset: str) -> None:

@@ -103,6 +103,11 @@ def binarize(images: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.from_numpy((uniform * 255 < images.numpy()).astype(np.uint8) * 255)
 
 
+def binarized_from(dataset: str) -> Optional[str]:
+    """The grey data set whose binarized copy ``dataset`` is (``"mnist"`` for ``mnist-binary``), else None."""
+    return DATASETS[dataset].binarized_from if dataset in DATASETS else None
+
+
 def get_info(dataset: str) -> DatasetInfo:
     try:
         return DATASETS[dataset]

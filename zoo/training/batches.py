@@ -6,9 +6,10 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..data import DATASETS, checksums, image_shape, load_dataset, to_float
+from ..data import checksums, image_shape, load_dataset, to_float
 from ..errors import DataError, option
 from ..seeds import derive_seed
+from ..sources.idx import binarized_from
 
 PREVIEW = 16  # test images shown in reconstructions.png and TensorBoard
 
@@ -24,7 +25,7 @@ class DeviceData:
     def __init__(self, dataset: str, device: torch.device, *, batch_size: int, seed: int,
                  limit_batches: Optional[int] = None, stream: tuple = ()):
         self.dataset, self.batch_size, self.seed, self.limit_batches = dataset, batch_size, seed, limit_batches
-        grey = DATASETS[dataset].binarized_from if dataset in DATASETS else None
+        grey = binarized_from(dataset)
         self.fit = load_dataset(grey or dataset, "fit").images.to(device)  # a binarized set: its grey images...
         self.generator: Optional[torch.Generator] = None  # ...binarized afresh at every step from this generator
         if grey:
