@@ -26,24 +26,37 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import zoo  # noqa: E402
-from zoo.reporting.cards import SHIPPED_FILES, refresh_readme, write_card, write_readme_figures  # noqa: E402
+from zoo.reporting.cards import SHIPPED_FILES, write_card  # noqa: E402
+from zoo.reporting.readme import refresh_readme, write_readme_figures  # noqa: E402
 
 
 def set_aside_if_stale(name: str, run: Path) -> None:
-    """A run trained with another entry than registry.json's is moved aside (not deleted)."""
-    from zoo.registry import parse_entry
+    """A run trained with another entry than registry.json's (beyond its documentation) is moved aside
+    (not deleted); one that differs in documentation only is reused, and its weights restamped."""
     from zoo.training.checkpoint import has_state, read_state
 
     if not has_state(run):
         return
     _, info = read_state(run, warn=print)
-    if parse_entry(name, info["entry"]) != zoo.get_entry(name):
+    if not same_but_documentation(name, info["entry"]):
         aside = run.with_name(f"{run.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
         run.rename(aside)
         print(f"{name}: registry.json changed since {run} was trained; moved it to {aside} and training afresh")
 
 
 DOCUMENTATION = ("description", "reference_recipe", "ablation")  # and recipe.notes: what does not change a trajectory
+
+
+def same_but_documentation(name: str, trained: dict) -> bool:
+    """Whether the entry a run was trained by differs from registry.json's in its documentation only."""
+    from zoo.registry import parse_entry
+
+    old, new = parse_entry(name, trained).to_dict(), zoo.get_entry(name).to_dict()
+    for data in (old, new):
+        for key in DOCUMENTATION:
+            data.pop(key, None)
+        data["recipe"].pop("notes", None)
+    return old == new
 
 
 def restamp(name: str, folder: Path) -> None:
@@ -55,13 +68,10 @@ def restamp(name: str, folder: Path) -> None:
 
     path = folder / WEIGHTS_FILE
     meta = read_metadata(path)
+    if parse_entry(name, json.loads(meta["zoo.entry"])) == zoo.get_entry(name):
+        return
     tensors, _ = read_verified_safetensors(path)
-    old, new = parse_entry(name, json.loads(meta["zoo.entry"])).to_dict(), zoo.get_entry(name).to_dict()
-    for data in (old, new):
-        for key in DOCUMENTATION:
-            data.pop(key, None)
-        data["recipe"].pop("notes", None)
-    if old != new:
+    if not same_but_documentation(name, json.loads(meta["zoo.entry"])):
         raise SystemExit(f"{name}: registry.json changed more than its documentation since {path} was trained; retrain it")
     kept = {k: v for k, v in meta.items() if k not in (CHECKSUM_KEY, HEADER_CHECKSUM_KEY)}
     atomic_save_safetensors(path, tensors, {**kept, "zoo.entry": zoo.get_entry(name).to_json()})
@@ -93,6 +103,7 @@ def main() -> int:
             target.mkdir(parents=True, exist_ok=True)
             for file in SHIPPED_FILES:
                 shutil.copyfile(args.runs / name / file, target / file)
+            restamp(name, target)  # the run's entry may differ from registry.json's in its documentation
         card = write_card(weights / name, device=args.device)
         print(f"{name}: test MSE {card['test']['reconstruction']['model']['mse']:.6f} "
               f"(PCA {card['test']['reconstruction']['pca']['mse']:.6f})", flush=True)

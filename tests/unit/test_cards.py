@@ -1,7 +1,8 @@
 """What cards and the README say of a pretrained entry, its ablation and the published numbers (no data)."""
 from __future__ import annotations
 
-from zoo.reporting.cards import card_markdown, paper_table, refresh_readme, results_table
+from zoo.reporting.cards import card_markdown
+from zoo.reporting.readme import likelihood_table, paper_table, refresh_readme, results_table
 
 METRICS = {"mse": 0.0035, "psnr": 25.9, "ssim": 0.96, "bce": 0.07}
 PCA = {"mse": 0.0177, "psnr": 17.86, "ssim": 0.64, "bce": 0.14}
@@ -53,10 +54,48 @@ def test_cards_and_the_results_table_count_the_pretraining_time():
 def test_refresh_readme_rewrites_both_generated_parts_and_nothing_else(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\nkept\n<!-- paper:start -->\nold\n"
-                      "<!-- paper:end -->\nend\n")
-    refresh_readme(readme, [card("modern")])
+                      "<!-- paper:end -->\nalso kept\n<!-- likelihood:start -->\nold\n<!-- likelihood:end -->\nend\n")
+    refresh_readme(readme, [card("modern"), likelihood_card()])
     text = readme.read_text()
     assert "old" not in text and text.startswith("# x\n") and "\nkept\n" in text and text.endswith("end\n")
-    results, paper = text.split("<!-- results:end -->")
+    assert "\nalso kept\n" in text
+    results, rest = text.split("<!-- results:end -->")
+    paper, likelihood = rest.split("<!-- paper:end -->")
     assert "[`modern`](weights/modern/README.md) | mnist | 30 | 0.00350" in results
     assert "[`modern`](weights/modern/README.md): modern model. | mnist, 30 | 2.74 |" in paper
+    assert "[`vae-b`](weights/vae-b/README.md)" in likelihood and "vae-b" not in paper
+
+
+LIKELIHOOD = {"dataset": "mnist-binary", "n": 10000, "samples": 5000, "nll": 88.7654, "elbo": -93.21, "nll_sem": 0.2871,
+              "seed": 0, "seconds": 801.3, "command": "zoo eval vae-b --metric nll --samples 5000"}
+
+
+def likelihood_card(name="vae-b", architecture="vae"):
+    c = card(name, latent_dim=40)
+    c.update(architecture=architecture, dataset="mnist-binary", likelihood=dict(LIKELIHOOD),
+             recipe={"optimizer": "adam", "lr": 0.001, "batch_size": 100, "notes": "why"},
+             files={"model.safetensors": "x", "samples.png": "y"})
+    return c
+
+
+def test_the_likelihood_table_puts_each_family_beside_pythae_and_the_paper_with_its_protocol():
+    table = likelihood_table([card("modern"), likelihood_card(), likelihood_card("iw", "iwae"),
+                              likelihood_card("mine", "conv")])
+    rows = table.splitlines()
+    assert ("| VAE | 89.90 (Rezende & Mohamed 2015) | 89.78 | **88.77** (± 0.29) | -1.01 | "
+            "[`vae-b`](weights/vae-b/README.md) |") in rows
+    assert "| IWAE, 50 samples in the bound | 87.10 (Burda et al. 2016) | 86.82 | **88.77** (± 0.29) | +1.95 |" in table
+    assert "modern" not in table and "mine" not in table  # no likelihood; no published counterpart
+    protocol = next(r for r in rows if r.startswith("- VAE:"))
+    assert "static binarized MNIST" in protocol and "mnist-binary (dynamic binarization)" in protocol
+    assert "5000 importance samples on all 10,000 test images (`zoo eval vae-b --metric nll --samples 5000`, 801 s)" in protocol
+    assert "![vae-b: samples](docs/samples/vae-b.png)" in rows
+    assert likelihood_table([card("modern")]) == ""
+
+
+def test_a_likelihood_card_states_its_nll_and_shows_its_samples():
+    text = card_markdown(likelihood_card())
+    assert ("Test negative log-likelihood: 88.77 nats per image (standard error 0.29), ELBO -93.21, importance-sampled "
+            "with 5000 draws per image on all 10,000 test images in 801 s (`zoo eval vae-b --metric nll --samples 5000`).") in text
+    assert "![samples](samples.png)" in text
+    assert "negative log-likelihood" not in card_markdown(card("modern")) and "samples.png" not in card_markdown(card("modern"))

@@ -7,21 +7,23 @@ the test suite reproduces exactly.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
 from ..data import checksums, load_dataset
 from ..evaluation import ALL_METRICS, eval_rows
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..evaluation.likelihood import has_likelihood, is_binary, nll
+from ..io import atomic_write_json, atomic_write_text
 from ..training.outputs import TrainingFacts
-from ..weights import WEIGHTS_FILE, read_metadata
+from ..weights import WEIGHTS_FILE, load, read_metadata
 
 CHECK_LIMIT = 1000
 FIGURES_DIR = "docs/reconstructions"  # the README's figures (the shipped grids, upscaled)
 FIGURE_SCALE = 3
-SHIPPED_FILES = (WEIGHTS_FILE, "reconstructions.png", "losses.png")
+SHIPPED_FILES = (WEIGHTS_FILE, "reconstructions.png", "losses.png")  # copied from the run folder
+SAMPLES_FILE = "samples.png"  # a generative entry's samples from its prior, drawn when its card is written
 
 # Published results, by data set and code size, in squared error per test image (the sum over the
 # pixels of the squared difference, averaged over the images): a card of a model with that data
@@ -29,6 +31,26 @@ SHIPPED_FILES = (WEIGHTS_FILE, "reconstructions.png", "losses.png")
 PUBLISHED = {
     ("mnist", 30): {"source": "Hinton & Salakhutdinov 2006", "model": 3.00, "what": "their deep autoencoder",
                     "pca": 13.87},
+}
+
+# A likelihood model's card measures the test NLL as `zoo eval NAME --metric nll --samples 5000` does (seed 0,
+# all 10,000 test images), and a check the test suite reproduces exactly on fewer images and samples.
+LIKELIHOOD_SAMPLES = 5000
+CHECK_LIKELIHOOD = {"limit": 100, "samples": 100}
+
+# pythae's reproducibility table (examples/scripts/reproducibility/ of benchmark_VAE: README.md and the
+# scripts vae.py, vamp.py, iwae.py), by zoo architecture: test NLL in nats, and the protocol of each number.
+PUBLISHED_NLL = {
+    "vae": {"model": "VAE", "paper": 89.9, "source": "Rezende & Mohamed 2015", "pythae": 89.78,
+            "protocol": "static binarized MNIST (Larochelle's files); 784-400-40 ReLU; 500 epochs of Adam 1e-4, "
+                        "step decay, batch 100; 200 importance samples"},
+    "vamp": {"model": "VampPrior, 500 pseudo-inputs", "paper": 85.57, "source": "Tomczak & Welling 2018",
+             "pythae": 85.79,
+             "protocol": "static binarized MNIST; gated 784-300-300-40; 2000 epochs of Adam 1e-4, step decay, KL "
+                         "warm-up over 100 epochs, batch 100; 5000 importance samples"},
+    "iwae": {"model": "IWAE, 50 samples in the bound", "paper": 87.1, "source": "Burda et al. 2016", "pythae": 86.82,
+             "protocol": "static binarized MNIST; 784-200-200-50 tanh; 3280 epochs of Adam 1e-3, step decay, "
+                         "batch 20; 5000 importance samples"},
 }
 
 
@@ -72,8 +94,16 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
         "test": metrics,
         "check": {"limit": CHECK_LIMIT, **{r["task"]: {m: r[m] for m in ALL_METRICS} for r in check_rows}},
         "reproduce": f"zoo train {name}",
-        "files": {f: sha256_file(folder / f) for f in SHIPPED_FILES if (folder / f).exists()},
+        "files": {f: sha256_file(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE) if (folder / f).exists()},
     }
+    model = load(str(folder / WEIGHTS_FILE), device=device)
+    if has_likelihood(model) and is_binary(card["dataset"]):
+        started = time.perf_counter()
+        card["likelihood"] = {**nll(model, samples=LIKELIHOOD_SAMPLES), "seed": 0,
+                              "seconds": round(time.perf_counter() - started, 1),
+                              "command": f"zoo eval {name} --metric nll --samples {LIKELIHOOD_SAMPLES}"}
+        check = nll(model, **CHECK_LIKELIHOOD)
+        card["check"]["likelihood"] = {**CHECK_LIKELIHOOD, "nll": check["nll"], "elbo": check["elbo"]}
     if (card["dataset"], card["latent_dim"]) in PUBLISHED:
         recon, pixels = metrics["reconstruction"], load_dataset(card["dataset"], "test").images[0].numel()
         card["squared_error_per_image"] = {"model": recon["model"]["mse"] * pixels, "pca": recon["pca"]["mse"] * pixels}
@@ -104,7 +134,7 @@ def card_markdown(card: Dict[str, Any]) -> str:
     ablation = card.get("ablation") or {}
     if "squared_error_per_image" in ablation:
         lines.append(f"- Ablation, {ablation['what']} (`{ablation['command']}`): {ablation['squared_error_per_image']:.2f} "
-                     f"squared error per test image after {_time(ablation['training'])}. {ablation.get('result', '')}".rstrip())
+                     f"squared error per test image after {training_time(ablation['training'])}. {ablation.get('result', '')}".rstrip())
     seconds = t["train_seconds"] or 0
     pretrained = f"RBM pretraining for {t['pretrain_seconds']:.0f} s, then " if t.get("pretrain_seconds") else ""
     lines += [
@@ -119,6 +149,11 @@ def card_markdown(card: Dict[str, Any]) -> str:
         for who, label in (("model", card["name"]), ("pca", f"PCA-{card['latent_dim']}")):
             m = card["test"][task][who]
             lines.append(f"| {task} | {label} | {m['mse']:.6f} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['bce']:.4f} |")
+    if "likelihood" in card:
+        like = card["likelihood"]
+        lines += ["", f"Test negative log-likelihood: {like['nll']:.2f} nats per image (standard error "
+                      f"{like['nll_sem']:.2f}), ELBO {like['elbo']:.2f}, importance-sampled with {like['samples']} "
+                      f"draws per image on all {like['n']:,} test images in {like['seconds']:.0f} s (`{like['command']}`)."]
     if "squared_error_per_image" in card:
         se, k = card["squared_error_per_image"], card["latent_dim"]
         paper = PUBLISHED[(card["dataset"], k)]
@@ -126,45 +161,10 @@ def card_markdown(card: Dict[str, Any]) -> str:
                       f"report {paper['model']:.2f} for {paper['what']}, {paper['pca']:.2f} for PCA)."]
     lines += ["", "Test metrics on all 10,000 test images, measured by `zoo eval`.", "",
               "![reconstructions](reconstructions.png)", "", "![losses](losses.png)", ""]
+    if SAMPLES_FILE in card.get("files", {}):
+        lines += [f"Samples from the prior (64 draws, seed 0; `zoo.load({card['name']!r}).sample(64)`):", "",
+                  f"![samples]({SAMPLES_FILE})", ""]
     return "\n".join(lines)
-
-
-def write_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
-    card = build_card(folder, device=device)
-    atomic_write_json(Path(folder) / "card.json", card)
-    atomic_write_text(Path(folder) / "README.md", card_markdown(card))
-    return card
-
-
-RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def results_table(cards: List[Dict[str, Any]]) -> str:
-    """The README's results table: every entry beside its PCA baseline, and the reconstruction grids."""
-    lines = [
-        "| name | data | code | test MSE | PCA MSE | PSNR | PCA PSNR | SSIM | PCA SSIM | BCE | epochs | time |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for card in cards:
-        for task in tasks_in_order(card):
-            m, p = card["test"][task]["model"], card["test"][task]["pca"]
-            label = card["name"] if task == "reconstruction" else f"{card['name']}: noisy input"
-            t = card["training"]
-            lines.append(
-                f"| [`{label}`](weights/{card['name']}/README.md) | {card['dataset']} | {card['latent_dim']} | "
-                f"{m['mse']:.5f} | {p['mse']:.5f} | {m['psnr']:.2f} | {p['psnr']:.2f} | {m['ssim']:.4f} | "
-                f"{p['ssim']:.4f} | {m['bce']:.4f} | {t['epochs_run']} | {total_seconds(t):.0f} s {t['device']} |"
-            )
-    lines += ["", "`denoising: noisy input` scores Gaussian-corrupted test images (std 0.5) against the clean ones, "
-              "beside PCA applied to the same corrupted images. Times are training-loop seconds on the "
-              "device named (pretraining included).", "",
-              "The first 16 test images, each model's reconstructions below them (upscaled "
-              f"{FIGURE_SCALE}x without blur; `zoo report` shows every figure of every model):", ""]
-    for card in cards:
-        caption = ("originals, their noisy inputs (std 0.5) and the reconstructions" if "denoising" in card["test"]
-                   else "originals (top two rows) and reconstructions (bottom two rows)")
-        lines += [f"**{card['name']}**: {caption}", "", f"![{card['name']}: {caption}]({FIGURES_DIR}/{card['name']}.png)", ""]
-    return "\n".join(lines).rstrip()
 
 
 def total_seconds(training: Dict[str, Any]) -> float:
@@ -172,57 +172,26 @@ def total_seconds(training: Dict[str, Any]) -> float:
     return (training.get("train_seconds") or 0) + (training.get("pretrain_seconds") or 0)
 
 
-def _time(training: Dict[str, Any]) -> str:
+def training_time(training: Dict[str, Any]) -> str:
     if training.get("pretrain_seconds"):
         return (f"{training['pretrain_seconds']:.0f} s RBM pretraining + {training['train_seconds']:.0f} s "
                 f"({training['epochs_run']} epochs), {training['device']}")
     return f"{training['train_seconds']:.0f} s ({training['epochs_run']} epochs), {training['device']}"
 
 
-def paper_table(cards: List[Dict[str, Any]]) -> str:
-    """The README's comparison with published results: each model with a published counterpart (same
-    data set and code size) by squared error per test image, its ablation when its entry's
-    ``ablation`` measured one, PCA as zoo measures it, and the published numbers."""
-    lines = []
-    for key, paper in PUBLISHED.items():
-        mine = [c for c in cards if (c["dataset"], c["latent_dim"]) == key and "squared_error_per_image" in c]
-        if not mine:
-            continue
-        lines += ["| model | data, code | squared error per test image | training time |", "| --- | --- | ---: | --- |",
-                  f"| {paper['source']}: {paper['what']} | {key[0]}, {key[1]} | {paper['model']:.2f} | (published) |",
-                  f"| {paper['source']}: PCA | {key[0]}, {key[1]} | {paper['pca']:.2f} | (published) |",
-                  f"| zoo's PCA-{key[1]} | {key[0]}, {key[1]} | {mine[0]['squared_error_per_image']['pca']:.2f} | |"]
-        for card in mine:
-            lines.append(f"| [`{card['name']}`](weights/{card['name']}/README.md): {card['description']} | "
-                         f"{key[0]}, {key[1]} | {card['squared_error_per_image']['model']:.2f} | {_time(card['training'])} |")
-            ablation = card.get("ablation") or {}
-            if "squared_error_per_image" in ablation:
-                lines.append(f"| `{card['name']}` ablation: {ablation['what']} (`{ablation['command']}`) | {key[0]}, {key[1]} "
-                             f"| {ablation['squared_error_per_image']:.2f} | {_time(ablation['training'])} |")
-        lines.append("")
-    return "\n".join(lines).rstrip()
+def write_samples(folder: Path, *, device: str = "cpu") -> None:
+    """``samples.png`` beside the weights of a model that samples: 64 draws from its prior, seed 0."""
+    from ..figures import save_grid
+    from .model_figures import samples_grid
+
+    model = load(str(Path(folder) / WEIGHTS_FILE), device=device)
+    if hasattr(model, "sample"):
+        save_grid(Path(folder) / SAMPLES_FILE, samples_grid(model, n=64, seed=0))
 
 
-def write_readme_figures(repo: Path, names: List[str]) -> None:
-    """Each shipped reconstructions.png, upscaled without blur into docs/reconstructions/, for the README."""
-    from PIL import Image
-
-    for name in names:
-        with Image.open(repo / "weights" / name / "reconstructions.png") as image:
-            big = image.resize((image.width * FIGURE_SCALE, image.height * FIGURE_SCALE), Image.NEAREST)
-            buffer = io.BytesIO()
-            big.save(buffer, format="png")
-        atomic_write_bytes(repo / FIGURES_DIR / f"{name}.png", buffer.getvalue())
-
-
-PAPER_START, PAPER_END = "<!-- paper:start -->", "<!-- paper:end -->"
-
-
-def refresh_readme(readme: Path, cards: List[Dict[str, Any]]) -> None:
-    """Rewrite the README's generated parts: the results table and the comparison with published results."""
-    text = readme.read_text(encoding="utf-8")
-    parts = (((RESULTS_START, RESULTS_END), results_table(cards)), ((PAPER_START, PAPER_END), paper_table(cards)))
-    for (first, last), table in parts:
-        start, end = text.index(first) + len(first), text.index(last)
-        text = text[:start] + "\n" + table + "\n" + text[end:]
-    atomic_write_text(readme, text)
+def write_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
+    write_samples(folder, device=device)
+    card = build_card(folder, device=device)
+    atomic_write_json(Path(folder) / "card.json", card)
+    atomic_write_text(Path(folder) / "README.md", card_markdown(card))
+    return card

@@ -1,0 +1,129 @@
+"""The README's generated parts, from the shipped cards: the results table with the reconstruction grids,
+the comparison with Hinton & Salakhutdinov (2006), and pythae's likelihood table with the sample grids."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+from ..io import atomic_write_bytes, atomic_write_text
+from .cards import (FIGURE_SCALE, FIGURES_DIR, PUBLISHED, PUBLISHED_NLL, SAMPLES_FILE, tasks_in_order, total_seconds,
+                    training_time)
+
+SAMPLES_DIR = "docs/samples"  # the README's sample grids (the shipped samples.png, upscaled)
+
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def results_table(cards: List[Dict[str, Any]]) -> str:
+    """The README's results table: every entry beside its PCA baseline, and the reconstruction grids."""
+    lines = [
+        "| name | data | code | test MSE | PCA MSE | PSNR | PCA PSNR | SSIM | PCA SSIM | BCE | epochs | time |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for card in cards:
+        for task in tasks_in_order(card):
+            m, p = card["test"][task]["model"], card["test"][task]["pca"]
+            label = card["name"] if task == "reconstruction" else f"{card['name']}: noisy input"
+            t = card["training"]
+            lines.append(
+                f"| [`{label}`](weights/{card['name']}/README.md) | {card['dataset']} | {card['latent_dim']} | "
+                f"{m['mse']:.5f} | {p['mse']:.5f} | {m['psnr']:.2f} | {p['psnr']:.2f} | {m['ssim']:.4f} | "
+                f"{p['ssim']:.4f} | {m['bce']:.4f} | {t['epochs_run']} | {total_seconds(t):.0f} s {t['device']} |"
+            )
+    lines += ["", "`denoising: noisy input` scores Gaussian-corrupted test images (std 0.5) against the clean ones, "
+              "beside PCA applied to the same corrupted images. Times are training-loop seconds on the "
+              "device named (pretraining included).", "",
+              "The first 16 test images, each model's reconstructions below them (upscaled "
+              f"{FIGURE_SCALE}x without blur; `zoo report` shows every figure of every model):", ""]
+    for card in cards:
+        caption = ("originals, their noisy inputs (std 0.5) and the reconstructions" if "denoising" in card["test"]
+                   else "originals (top two rows) and reconstructions (bottom two rows)")
+        lines += [f"**{card['name']}**: {caption}", "", f"![{card['name']}: {caption}]({FIGURES_DIR}/{card['name']}.png)", ""]
+    return "\n".join(lines).rstrip()
+
+
+def paper_table(cards: List[Dict[str, Any]]) -> str:
+    """The README's comparison with published results: each model with a published counterpart (same
+    data set and code size) by squared error per test image, its ablation when its entry's
+    ``ablation`` measured one, PCA as zoo measures it, and the published numbers."""
+    lines = []
+    for key, paper in PUBLISHED.items():
+        mine = [c for c in cards if (c["dataset"], c["latent_dim"]) == key and "squared_error_per_image" in c]
+        if not mine:
+            continue
+        lines += ["| model | data, code | squared error per test image | training time |", "| --- | --- | ---: | --- |",
+                  f"| {paper['source']}: {paper['what']} | {key[0]}, {key[1]} | {paper['model']:.2f} | (published) |",
+                  f"| {paper['source']}: PCA | {key[0]}, {key[1]} | {paper['pca']:.2f} | (published) |",
+                  f"| zoo's PCA-{key[1]} | {key[0]}, {key[1]} | {mine[0]['squared_error_per_image']['pca']:.2f} | |"]
+        for card in mine:
+            lines.append(f"| [`{card['name']}`](weights/{card['name']}/README.md): {card['description']} | "
+                         f"{key[0]}, {key[1]} | {card['squared_error_per_image']['model']:.2f} | {training_time(card['training'])} |")
+            ablation = card.get("ablation") or {}
+            if "squared_error_per_image" in ablation:
+                lines.append(f"| `{card['name']}` ablation: {ablation['what']} (`{ablation['command']}`) | {key[0]}, {key[1]} "
+                             f"| {ablation['squared_error_per_image']:.2f} | {training_time(ablation['training'])} |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def likelihood_table(cards: List[Dict[str, Any]]) -> str:
+    """pythae's reproducibility table (paper, pythae) beside zoo's entry of each family, its protocol, and the
+    sample grids."""
+    mine = [(PUBLISHED_NLL[c["architecture"]], c) for c in cards if "likelihood" in c and c["architecture"] in PUBLISHED_NLL]
+    if not mine:
+        return ""
+    lines = ["| model | paper | pythae obtained | zoo | zoo - pythae | zoo's entry |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for pub, card in mine:
+        like = card["likelihood"]
+        lines.append(f"| {pub['model']} | {pub['paper']:.2f} ({pub['source']}) | {pub['pythae']:.2f} | "
+                     f"**{like['nll']:.2f}** (± {like['nll_sem']:.2f}) | {like['nll'] - pub['pythae']:+.2f} | "
+                     f"[`{card['name']}`](weights/{card['name']}/README.md) |")
+    lines += ["", "NLL in nats per test image. The protocol of each number:", ""]
+    for pub, card in mine:
+        like, recipe = card["likelihood"], card["recipe"]
+        lines += [f"- {pub['model']}: paper and pythae: {pub['protocol']}. zoo (`{card['name']}`): {card['dataset']} "
+                  f"(dynamic binarization); `{card['architecture']}` {json.dumps(card['kwargs'])}; "
+                  f"{card['training']['epochs_run']} epochs of {recipe['optimizer']} {recipe['lr']:g}, "
+                  f"batch {recipe['batch_size']}, in {training_time(card['training'])}; {like['samples']} importance "
+                  f"samples on all {like['n']:,} test images (`{like['command']}`, {like['seconds']:.0f} s)."]
+    lines += ["", "Samples from each prior (64 draws, seed 0):", ""]
+    for _, card in mine:
+        lines += [f"**{card['name']}**", "", f"![{card['name']}: samples]({SAMPLES_DIR}/{card['name']}.png)", ""]
+    return "\n".join(lines).rstrip()
+
+
+def _upscaled(source: Path, target: Path) -> None:
+    from PIL import Image
+
+    with Image.open(source) as image:
+        big = image.resize((image.width * FIGURE_SCALE, image.height * FIGURE_SCALE), Image.NEAREST)
+        buffer = io.BytesIO()
+        big.save(buffer, format="png")
+    atomic_write_bytes(target, buffer.getvalue())
+
+
+def write_readme_figures(repo: Path, names: List[str]) -> None:
+    """Each shipped reconstructions.png (and samples.png, where the entry samples), upscaled without blur into
+    docs/reconstructions/ (docs/samples/), for the README."""
+    for name in names:
+        _upscaled(repo / "weights" / name / "reconstructions.png", repo / FIGURES_DIR / f"{name}.png")
+        if (repo / "weights" / name / SAMPLES_FILE).is_file():
+            _upscaled(repo / "weights" / name / SAMPLES_FILE, repo / SAMPLES_DIR / f"{name}.png")
+
+
+PAPER_START, PAPER_END = "<!-- paper:start -->", "<!-- paper:end -->"
+LIKELIHOOD_START, LIKELIHOOD_END = "<!-- likelihood:start -->", "<!-- likelihood:end -->"
+
+
+def refresh_readme(readme: Path, cards: List[Dict[str, Any]]) -> None:
+    """Rewrite the README's generated parts: the results table and the comparisons with published results."""
+    text = readme.read_text(encoding="utf-8")
+    parts = (((RESULTS_START, RESULTS_END), results_table(cards)), ((PAPER_START, PAPER_END), paper_table(cards)),
+             ((LIKELIHOOD_START, LIKELIHOOD_END), likelihood_table(cards)))
+    for (first, last), table in parts:
+        start, end = text.index(first) + len(first), text.index(last)
+        text = text[:start] + "\n" + table + "\n" + text[end:]
+    atomic_write_text(readme, text)
