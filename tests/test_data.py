@@ -126,7 +126,10 @@ def test_failed_download_gives_one_line_with_what_to_do(tmp_path, monkeypatch):
 
     class Offline:
         def __init__(self, root, download):
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+            raise RuntimeError(  # torchvision's message, as it reads offline
+                "Error downloading train-images-idx3-ubyte.gz:\nTried https://ossci-datasets.s3.amazonaws.com/mnist/, "
+                "got:\n<urlopen error [Errno -2] Name or service not known>\nTried http://yann.lecun.com/exdb/mnist/, "
+                "got:\n<urlopen error [Errno -3] Temporary failure in name resolution>\n")
 
     import torchvision.datasets
 
@@ -135,6 +138,9 @@ def test_failed_download_gives_one_line_with_what_to_do(tmp_path, monkeypatch):
         load_dataset("mnist", "test")
     message = str(info.value)
     assert "download failed" in message and "ZOO_DATA_DIR" in message and "\n" not in message
+    # the reason, not torchvision's header line alone
+    assert ("(Error downloading train-images-idx3-ubyte.gz: <urlopen error [Errno -3] Temporary failure in name "
+            "resolution>)") in message
     assert not (tmp_path / "cache" / "data" / "mnist").exists()
 
 

@@ -34,3 +34,24 @@ def test_the_readme_example_runs_as_written(tmp_path):
     tiny = next(line for line in lines if line.startswith("runs/tiny ")).split()
     pca = next(line for line in lines if line.startswith("pca-8 ")).split()
     assert float(tiny[6]) < float(pca[6])  # the MSE column: the plugin model beats PCA-8
+
+
+def test_the_quick_start_trains_as_written_with_no_data_in_the_cache(tmp_path):
+    """The Quick start's lines after the install, in the checkout, with an empty home (no cached data, no
+    ZOO_DATA_DIR beforehand): its export finds the data beside the checkout. One epoch of two batches
+    stands for the recipe, into a temporary run folder."""
+    text = (zoo.paths.REPO_DIR / "README.md").read_text()
+    block = re.search(r"<!-- quickstart -->\n```bash\n(.*?)```", text, flags=re.S).group(1)
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    export = next(line for line in lines if line.startswith("export ZOO_DATA_DIR="))
+    train = next(line for line in lines if line.startswith("zoo train "))
+    assert lines.index(export) < lines.index(train)
+    bindir = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if k not in ("ZOO_DATA_DIR", "ZOO_CACHE_DIR")}
+    env.update(PATH=bindir + os.pathsep + env.get("PATH", ""), HOME=str(tmp_path / "home"))
+    script = f"{export}\n{train} --epochs 1 --limit-batches 2 --out {tmp_path / 'run'} --quiet\n"
+    done = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=zoo.paths.REPO_DIR, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    assert not (tmp_path / "home" / ".cache" / "zoo" / "data").exists()  # nothing was downloaded

@@ -179,11 +179,21 @@ def _download(info: DatasetInfo, target: Path, tried: list) -> Path:
     except DataError:
         raise
     except Exception as exc:  # no network, mirror down, disk full: one line with what to do
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = download_reason(exc)
         raise DataError(
             f"{info.name} not found in {' or '.join(tried)} and the download failed ({reason}); "
             f"set ZOO_DATA_DIR to a folder holding {info.name}/ with the four IDX files"
         ) from None
+
+
+def download_reason(exc: BaseException) -> str:
+    """Why a download failed, in one line: torchvision's message is a header line ("Error downloading
+    X:") followed by each mirror's error, so the header alone says nothing; give the last mirror's error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    errors = [line for line in lines if not (line.endswith(":") or line.startswith("Tried "))]
+    return f"{lines[0]} {errors[-1]}" if lines[0].endswith(":") and errors else lines[0]
 
 
 def read_verified(path: Path, info: DatasetInfo) -> bytes:
