@@ -98,13 +98,13 @@ def test_compare_json_is_sorted_and_complete(runs, tmp_path):
     result = cli("compare", runs / "conv", runs / "deep", "--metric", "mse", "--format", "json", "--limit", 300,
                  "--out", tmp_path / "cmp")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output[: result.output.rindex("]") + 1])
+    rows = json.loads(result.stdout[: result.stdout.rindex("]") + 1])
     assert COMPARE_KEYS <= set(rows[0])
     assert [r["mse"] for r in rows] == sorted(r["mse"] for r in rows)  # lower MSE first
     assert rows[0]["pca_mse"] == pytest.approx(0.0168, rel=0.05)  # PCA-32 on the first 300 test images
     for name in ("mse.png", "reconstructions.png"):
         assert Image.open(tmp_path / "cmp" / name).format == "PNG"
-    by_ssim = json.loads(cli("compare", runs / "conv", runs / "deep", "--format", "json", "--limit", 300).output)
+    by_ssim = json.loads(cli("compare", runs / "conv", runs / "deep", "--format", "json", "--limit", 300).stdout)
     assert [r["ssim"] for r in by_ssim] == sorted((r["ssim"] for r in by_ssim), reverse=True)
 
 
@@ -114,7 +114,7 @@ def test_compare_defaults_to_models_with_shipped_weights(runs, tmp_path, monkeyp
     assert result.exit_code == 2 and "No registry model has trained weights yet" in result.output
     (tmp_path / "deep-784-32").mkdir()
     shutil.copy(runs / "deep" / "model.safetensors", tmp_path / "deep-784-32" / "model.safetensors")
-    rows = json.loads(cli("compare", "--format", "json", "--limit", 100).output)
+    rows = json.loads(cli("compare", "--format", "json", "--limit", 100).stdout)
     assert [r["name"] for r in rows] == ["deep-784-32"]
 
 
@@ -133,6 +133,30 @@ def test_plots_render(runs, tmp_path):
         assert Image.open(tmp_path / name).format == "PNG"
     assert Image.open(tmp_path / "grid.png").size == (5 * 30 + 2, 5 * 30 + 2)
     assert Image.open(tmp_path / "interp.png").size == (6 * 30 + 2, 30 + 2)
+
+
+def test_compare_says_each_model_on_stderr_as_it_goes_and_quiet_says_nothing(runs):
+    args = ["compare", str(runs / "deep"), str(runs / "vae"), "--limit", "50", "--format", "csv"]
+    loud, quiet = CliRunner().invoke(main, args), CliRunner().invoke(main, [*args, "--quiet"])
+    assert loud.exit_code == 0 and quiet.exit_code == 0, loud.output
+    lines = loud.stderr.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"compare: 1/2 {runs / 'deep'}", f"compare: 2/2 {runs / 'vae'}"]
+    assert all(line.endswith(" s)") for line in lines)
+    assert quiet.stderr == "" and loud.stdout == quiet.stdout  # the table itself is unchanged
+
+
+def test_plots_go_beside_the_run_or_under_runs_plots_never_into_the_current_folder(runs, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    run = tmp_path / "deep-run"
+    shutil.copytree(runs / "deep", run)
+    assert cli("plot", "digit", run, "--digit", 3).exit_code == 0
+    assert cli("plot", "interpolate", run / "model.safetensors", "--steps", 4).exit_code == 0
+    assert cli("plot", "dataset", "mnist", "--n", 2).exit_code == 0
+    assert (run / "deep-run-digit3.png").is_file() and (run / "deep-run-interpolation.png").is_file()
+    assert (work / "runs" / "plots" / "mnist-grid.png").is_file()
+    assert sorted(p.name for p in work.iterdir()) == ["runs"]
 
 
 def test_plot_refusals_are_one_line(runs, tmp_path):

@@ -112,7 +112,7 @@ def test_a_plugin_entry_trains_beats_pca_appears_in_compare_and_reloads(user):
     assert "digits-tiny-8" in zoo.list_models() and "deep-784-32" in zoo.list_models()  # layered, not replaced
     result = cli("compare", run, user / "runs" / "d2", "--format", "json")
     assert result.exit_code == 0, result.output
-    assert {r["name"] for r in json.loads(result.output)} == {str(run), str(user / "runs" / "d2")}
+    assert {r["name"] for r in json.loads(result.stdout)} == {str(run), str(user / "runs" / "d2")}
     model = zoo.load(run, device="cpu")
     assert type(model).__name__ == "TinyMLP" and model.image_shape == (1, 8, 8) and model.latent_dim == 8
     x = zoo.data.to_float(load_dataset("digits", "test").images[:5])

@@ -11,23 +11,22 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Tuple
 
 import click
-import torch
 
+from .cli_options import DEVICE_OPTION, FORMAT_OPTION, LIMIT_OPTION, METRIC_CHOICE, QUIET_OPTION
+from .cli_plot import plot_group
 from .console import ZooGroup
 from .data import image_shape
 from .errors import UsageError
-from .evaluation.metrics import METRICS
 from .evaluation.results import ALL_METRICS, COMPARE_COLUMNS, COMPARE_SAMPLES, EVAL_METRICS, compare, eval_rows
-from .figures import save_figure, save_grid
-from .recipe import MAX_SEED, OVERRIDES, parse_setting
+from .recipe import OVERRIDES, parse_setting
 from .registry import get_entry, list_models
-from .reporting.model_figures import dataset_grid, digit_grid, interpolation_grid, latent_figure, samples_grid, write_comparison
-from .reporting.tables import FORMATS, render
+from .reporting.model_figures import write_comparison
+from .reporting.tables import render
 from .schema import SchemaError
 from .training.distributed import from_env
 from .training.run import train
 from .version import __version__
-from .weights import has_weights, load, shipped_weights
+from .weights import has_weights, shipped_weights
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -145,10 +144,6 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, se
         )
 
 
-METRIC_CHOICE = click.Choice(list(METRICS))
-FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-LIMIT_OPTION = click.option("--limit", type=click.IntRange(min=1), help="Only the first N test images [default: all].")
-DEVICE_OPTION = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 
 
 @main.command("eval")
@@ -183,10 +178,12 @@ def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: b
 @DEVICE_OPTION
 @click.option("--samples", type=click.IntRange(min=1), default=COMPARE_SAMPLES, show_default=True,
               help="Importance samples per image for the nll and elbo columns (likelihood models on mnist-binary).")
+@QUIET_OPTION
 def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], limit: Optional[int], device: str,
-                    samples: int) -> None:
+                    samples: int, quiet: bool) -> None:
     """Compare every model with weights (or those named) beside PCA of the same code size."""
-    rows = compare(list(names) or None, metric=metric, limit=limit, device=device, samples=samples)
+    rows = compare(list(names) or None, metric=metric, limit=limit, device=device, samples=samples,
+                   progress=None if quiet else progress_line)
     click.echo(render(rows, COMPARE_COLUMNS, fmt))  # the metrics, nll and elbo, PCA's metrics
     if out:
         for path in write_comparison(rows, metric, out, device=device):
@@ -197,11 +194,17 @@ def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], lim
 @click.argument("targets", nargs=-1, metavar="[NAME|PATH]...")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for index.html.")
 @click.option("--force", is_flag=True, help="Overwrite the index.html of a folder that exists.")
-def report_command(targets: tuple, out: str, force: bool) -> None:
+@QUIET_OPTION
+def report_command(targets: tuple, out: str, force: bool, quiet: bool) -> None:
     """A static page of every model with weights (or those named) that opens from disk, no server."""
     from .reporting.report import build_report
 
-    click.echo(f"wrote {build_report(list(targets), Path(out), force=force)}")
+    page = build_report(list(targets), Path(out), force=force, progress=None if quiet else progress_line)
+    click.echo(f"wrote {page}")
+
+
+def progress_line(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @main.command("export")
@@ -222,78 +225,4 @@ def export_command(target: str, fmt: str, part: str, out: str, tolerance: float,
                f"on {result['images']} test images")
 
 
-@main.group("plot")
-def plot_group() -> None:
-    """Figures: latent space, samples, a chosen digit, the data set, interpolation."""
-
-
-OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), help="PNG file to write [default: NAME-KIND.png].")
-
-
-def _write_png(target: str, kind: str, out: Optional[str], figure_or_grid: Any) -> None:
-    path = out or f"{Path(target.rstrip('/')).name}-{kind}.png"
-    if isinstance(figure_or_grid, torch.Tensor):
-        save_grid(path, figure_or_grid)
-    else:
-        save_figure(path, figure_or_grid)
-    click.echo(f"wrote {path}")
-
-
-def _load(target: str, device: str):
-    return load(target, device=device)
-
-
-@plot_group.command("latent")
-@click.argument("target", metavar="NAME|PATH")
-@click.option("--method", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True,
-              help="Projection to 2-d for wider codes.")
-@click.option("--limit", type=click.IntRange(min=10), default=5000, show_default=True, help="Test images plotted.")
-@OUT_OPTION
-@DEVICE_OPTION
-def plot_latent(target: str, method: str, limit: int, out: Optional[str], device: str) -> None:
-    """Test codes in 2-d, coloured by label."""
-    _write_png(target, "latent", out, latent_figure(_load(target, device), method=method, limit=limit))
-
-
-@plot_group.command("samples")
-@click.argument("target", metavar="NAME|PATH")
-@click.option("--n", type=click.IntRange(min=1, max=1024), default=64, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
-@OUT_OPTION
-@DEVICE_OPTION
-def plot_samples(target: str, n: int, seed: int, out: Optional[str], device: str) -> None:
-    """Images decoded from the prior (variational models)."""
-    _write_png(target, "samples", out, samples_grid(_load(target, device), n=n, seed=seed))
-
-
-@plot_group.command("digit")
-@click.argument("target", metavar="NAME|PATH")
-@click.option("--digit", type=int, required=True, help="Class to show (0-9).")
-@click.option("--n", type=click.IntRange(min=1, max=64), default=8, show_default=True)
-@OUT_OPTION
-@DEVICE_OPTION
-def plot_digit(target: str, digit: int, n: int, out: Optional[str], device: str) -> None:
-    """Test images of one class above their reconstructions."""
-    _write_png(target, f"digit{digit}", out, digit_grid(_load(target, device), digit, n=n))
-
-
-@plot_group.command("dataset")
-@click.argument("dataset")
-@click.option("--n", type=click.IntRange(min=1, max=32), default=5, show_default=True, help="Grid side.")
-@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
-@OUT_OPTION
-def plot_dataset(dataset: str, n: int, seed: int, out: Optional[str]) -> None:
-    """An n x n grid of training images."""
-    _write_png(dataset, "grid", out, dataset_grid(dataset, n=n, seed=seed))
-
-
-@plot_group.command("interpolate")
-@click.argument("target", metavar="NAME|PATH")
-@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="Test image index.")
-@click.option("--end", type=click.IntRange(min=0), default=1, show_default=True, help="Test image index.")
-@click.option("--steps", type=click.IntRange(min=2, max=64), default=10, show_default=True)
-@OUT_OPTION
-@DEVICE_OPTION
-def plot_interpolate(target: str, start: int, end: int, steps: int, out: Optional[str], device: str) -> None:
-    """Decodings along the line between two test images' codes."""
-    _write_png(target, "interpolation", out, interpolation_grid(_load(target, device), start=start, end=end, steps=steps))
+main.add_command(plot_group)

@@ -21,7 +21,7 @@ LAYERS = [
     ("zoo.evaluation",),
     ("zoo.training",),
     ("zoo.reporting", "zoo.export"),
-    ("zoo.cli", "zoo.__main__", "zoo"),
+    ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.__main__", "zoo"),
 ]
 MAX_LINES = 300
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 
@@ -93,8 +94,10 @@ def evaluate_pca(dataset: str, k: int, *, metrics: Iterable[str] = DEFAULT_METRI
 
 @checked_call
 def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limit: Optional[int] = None,
-            device=None, samples: int = COMPARE_SAMPLES) -> List[Dict[str, Any]]:
-    """Every model with weights (or ``names``: registry names or run folders), best first by ``metric``.
+            device=None, samples: int = COMPARE_SAMPLES,
+            progress: Optional[Callable[[str], None]] = None) -> List[Dict[str, Any]]:
+    """Every model with weights (or ``names``: registry names or run folders), best first by ``metric``;
+    ``progress``, when given, is called with one line per model as it is measured.
 
     Each row: name, dataset, latent_dim, params, the four metrics, ``nll`` and ``elbo`` (nats per test
     image, importance-sampled with ``samples`` draws; None for a model without a likelihood or on grey
@@ -110,7 +113,8 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
             raise UsageError("No registry model has trained weights yet; name run folders instead, "
                              "e.g. zoo compare runs/deep-784-32")
     rows, baselines = [], {}
-    for name in names:
+    for number, name in enumerate(names, 1):
+        started = time.perf_counter()
         model = load(name, device=device)
         entry = model.entry
         row = {"name": str(name), "dataset": entry.dataset, "latent_dim": entry.latent_dim,
@@ -124,6 +128,8 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
                                           device=device_of(model))
         row.update({f"pca_{m}": baselines[key][m] for m in ALL_METRICS})
         rows.append(row)
+        if progress is not None:
+            progress(f"compare: {number}/{len(names)} {name} ({time.perf_counter() - started:.1f} s)")
     return sort_rows(rows, metric)
 
 

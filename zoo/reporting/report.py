@@ -14,8 +14,9 @@ import io
 import json
 import logging
 import re
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -146,10 +147,10 @@ def script_json(value: Any) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def build_report(targets: Sequence[str], out: Path, *, force: bool = False) -> Path:
-    """Write ``out/index.html`` for ``targets`` (default: every registry entry with weights)."""
-    from tqdm.auto import tqdm
-
+def build_report(targets: Sequence[str], out: Path, *, force: bool = False,
+                 progress: Optional[Callable[[str], None]] = None) -> Path:
+    """Write ``out/index.html`` for ``targets`` (default: every registry entry with weights); ``progress``,
+    when given, is called with a line per model as it is measured and as its section is drawn."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise UsageError(f"{shown(out)} exists; choose another {option('--out')} or pass "
@@ -167,9 +168,13 @@ def build_report(targets: Sequence[str], out: Path, *, force: bool = False) -> P
         usable.append(target)
     if not usable:
         raise UsageError("Nothing to report: no model with weights among the names given")
-    rows = {str(r["name"]): r for r in compare(usable, metric="ssim", device="cpu")}
-    sections = [model_section(t, rows[str(t)]) for t in tqdm(usable, desc="report", unit="model", leave=False,
-                                                                 disable=None)]
+    rows = {str(r["name"]): r for r in compare(usable, metric="ssim", device="cpu", progress=progress)}
+    sections = []
+    for number, target in enumerate(usable, 1):
+        started = time.perf_counter()
+        sections.append(model_section(target, rows[str(target)]))
+        if progress is not None:
+            progress(f"report: {number}/{len(usable)} {target} ({time.perf_counter() - started:.1f} s)")
     page = TEMPLATE.read_text(encoding="utf-8").replace("__ZOO_DATA__", script_json(
         {"models": sections, "order": [str(r) for r in rows]}))
     out.mkdir(parents=True, exist_ok=True)
