@@ -54,21 +54,23 @@ def drive(stage: Stage, *, logger, ctrl_c, save: Callable[[], None], where: Call
         pending: List[Dict[str, torch.Tensor]] = []
         sizes: List[int] = []
         started = time.perf_counter()
-        for i in range(p.step_in_epoch, last):
-            losses, size = stage.step(i)
-            pending.append(losses)
-            sizes.append(size)
-            p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
-            stop = ctrl_c.requested  # read once: a Ctrl-C during the read below is this step's stop, not a lie
-            checkpoint = stop or (checkpoint_every and p.global_step % checkpoint_every == 0)
-            if len(pending) >= log_every or checkpoint or i + 1 == last:
-                stage.read(pending, sizes, started, bar)
-                pending, sizes, started = [], [], time.perf_counter()
-            if checkpoint and i + 1 < last:  # epoch ends save their own state
-                save()
-            if stop and i + 1 < last:
-                interrupted(where)
-        bar.close()
+        try:  # the bar's line ends (cleared) before any message, an interruption's included
+            for i in range(p.step_in_epoch, last):
+                losses, size = stage.step(i)
+                pending.append(losses)
+                sizes.append(size)
+                p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
+                stop = ctrl_c.requested  # read once: a Ctrl-C during the read below is this step's stop, not a lie
+                checkpoint = stop or (checkpoint_every and p.global_step % checkpoint_every == 0)
+                if len(pending) >= log_every or checkpoint or i + 1 == last:
+                    stage.read(pending, sizes, started, bar)
+                    pending, sizes, started = [], [], time.perf_counter()
+                if checkpoint and i + 1 < last:  # epoch ends save their own state
+                    save()
+                if stop and i + 1 < last:
+                    interrupted(where)
+        finally:
+            bar.close()
         stage.end_epoch()
         if ctrl_c.requested:
             interrupted(where)
