@@ -294,3 +294,16 @@ def test_data_that_cannot_be_read_is_refused_before_the_run_folder_is_made(tmp_p
     result = cli("train", "deep-784-2", "--dataset", tmp_path / "bad.npz", "--out", out, "--device", "cpu")
     assert result.exit_code == 1 and "NaN or infinite" in result.output
     assert not out.exists()
+
+
+def test_a_first_entry_with_only_the_required_keys_trains(tmp_path, monkeypatch):
+    """No early_stopping, optimizer, lr, batch size, loss or seed: the defaults of the README's table."""
+    (tmp_path / "mine.json").write_text(json.dumps({"version": 1, "models": {"first": {
+        "description": "mine", "architecture": "mlp", "kwargs": {"hidden": [32], "latent_dim": 4},
+        "dataset": "mnist", "recipe": {"epochs": 2}}}}))
+    monkeypatch.delenv("ZOO_REGISTRY", raising=False)
+    result = cli("--registry", tmp_path / "mine.json", "train", "first", "--limit-batches", 3, "--out", tmp_path / "run",
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["stop_reason"] == "completed 2 epochs"

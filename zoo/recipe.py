@@ -187,15 +187,16 @@ def parse_setting(text: str) -> Tuple[str, Any]:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How an entry is trained; every field but the last six is required in registry.json."""
+    """How an entry is trained; ``epochs`` is the one field registry.json must give (README: "The registry"
+    has the table of every field, its type, default and meaning)."""
 
-    optimizer: Literal["sgd", "adam", "adamw"]
-    lr: float
-    batch_size: int
     epochs: int  # the most epochs; early stopping may end the run sooner
-    loss: Literal["mse", "bce"]
-    early_stopping: EarlyStoppingRule
-    seed: int
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    batch_size: int = 128
+    loss: Literal["mse", "bce"] = "mse"
+    early_stopping: Optional[EarlyStoppingRule] = None  # None: every epoch runs; the best epoch's weights are kept
+    seed: int = 0
     optimizer_kwargs: Dict[str, Any] = field(default_factory=dict)  # momentum, betas, weight_decay...
     scheduler: Optional[Scheduler] = None
     noise: Optional[Noise] = None  # set for denoising: inputs corrupted, targets clean
@@ -238,9 +239,9 @@ class Recipe:
                 continue
             if key in by_name and len(by_name[key].path) > 1:
                 outer, inner = by_name[key].path
-                if data[outer] is None:
+                if data[outer] is None and outer != "early_stopping":  # --patience on a recipe without: it starts
                     raise SchemaError(key, f"this recipe has no {outer} stage to set {inner} of")
-                data[outer] = {**data[outer], inner: value}
+                data[outer] = {**(data[outer] or {}), inner: value}
             elif isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
             else:

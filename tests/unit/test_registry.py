@@ -9,7 +9,8 @@ import pytest
 import zoo
 from zoo.errors import RegistryError, UnknownModelError
 from zoo.paths import REPO_DIR
-from zoo.registry import Registry, load_registry, natural_key
+from zoo.registry import Registry, load_registry, natural_key, parse_entry
+from zoo.schema import SchemaError
 
 BASE = json.loads((REPO_DIR / "registry.json").read_text())
 
@@ -26,7 +27,7 @@ def test_shipped_registry_is_valid_and_complete():
     for name in registry.names():
         entry = registry.get(name)
         assert entry.name == name
-        assert entry.dataset in ("mnist", "fashion-mnist")
+        assert entry.dataset in ("mnist", "fashion-mnist", "mnist-binary")
         assert entry.recipe.notes, f"{name}: say why the recipe is what it is"
     assert zoo.get_entry("denoising").recipe.noise is not None
     assert zoo.get_entry("fashion-64").dataset == "fashion-mnist"
@@ -37,7 +38,7 @@ def test_shipped_registry_is_valid_and_complete():
     [
         (lambda e: e.update(colour="red"), "colour", "unknown key"),
         (lambda e: e.pop("dataset"), "dataset", "missing required key"),
-        (lambda e: e["recipe"].pop("seed"), "recipe.seed", "missing required key"),
+        (lambda e: e["recipe"].pop("epochs"), "recipe.epochs", "missing required key"),
         (lambda e: e["recipe"].update(lr="fast"), "recipe.lr", "expected a number"),
         (lambda e: e["recipe"].update(lr=-0.1), "recipe.lr", "must be > 0"),
         (lambda e: e["recipe"].update(batch_size=0), "recipe.batch_size", "must be >= 1"),
@@ -101,7 +102,8 @@ def test_entry_names_cannot_be_paths(bad):
 def test_list_models_wildcards_and_natural_sort():
     assert zoo.list_models("deep-*") == ["deep-64", "deep-784-2", "deep-784-32"]
     assert zoo.list_models("*-32") == ["conv-32", "deep-784-32"]
-    assert zoo.list_models(["vae*", "hinton*"]) == ["hinton-30", "hinton-30-rbm", "vae-16"]
+    assert zoo.list_models(["vae*", "hinton*"]) == ["hinton-30", "hinton-30-rbm", "vae-16", "vae-binary"]
+    assert zoo.list_models("*-binary") == ["iwae-binary", "vae-binary", "vamp-binary"]
     assert zoo.list_models("nothing*") == []
     assert sorted(["a-10", "a-9", "a-100"], key=natural_key) == ["a-9", "a-10", "a-100"]
 
@@ -132,3 +134,22 @@ def test_recipe_replace_validates_overrides():
     assert changed.early_stopping.min_delta == recipe.early_stopping.min_delta
     with pytest.raises(ValueError, match="batch_size"):
         recipe.replace(batch_size=0)
+
+
+def test_the_smallest_entry_the_readme_gives_takes_every_default():
+    text = (REPO_DIR / "README.md").read_text()
+    raw = text[text.index("The smallest entry: `") + len("The smallest entry: `"):].split("` trains")[0]
+    entry = parse_entry("mine", json.loads(raw.replace("\n", " ")))
+    r = entry.recipe
+    assert (r.epochs, r.optimizer, r.lr, r.batch_size, r.loss, r.seed) == (20, "adam", 1e-3, 128, "mse", 0)
+    assert r.early_stopping is None and r.scheduler is None and r.noise is None and r.pretrain is None
+    # without an early-stopping rule no run stops early; --patience on such a recipe starts one
+    from zoo.training.stopping import EarlyStopping
+
+    stopper = EarlyStopping.from_rule(r.early_stopping)
+    for epoch in range(100):
+        stopper.step(1.0 + epoch, epoch)
+    assert not stopper.should_stop and stopper.best_epoch == 0
+    assert r.replace(patience=3).early_stopping.patience == 3
+    with pytest.raises(SchemaError, match="patience"):
+        r.replace(min_delta=0.1)  # a min_delta alone is no rule

@@ -18,7 +18,8 @@ class StopReason(str, enum.Enum):
 
 @dataclass
 class EarlyStopping:
-    """Improvement means ``loss < best - min_delta``; stop after ``patience`` epochs without one."""
+    """Improvement means ``loss < best - min_delta``; stop after ``patience`` epochs without one (patience 0:
+    never, for a recipe without early stopping; the best epoch is still tracked)."""
 
     patience: int
     min_delta: float = 0.0
@@ -27,8 +28,8 @@ class EarlyStopping:
     bad_epochs: int = 0
 
     @classmethod
-    def from_rule(cls, rule: EarlyStoppingRule) -> "EarlyStopping":
-        return cls(rule.patience, rule.min_delta)
+    def from_rule(cls, rule: Optional[EarlyStoppingRule]) -> "EarlyStopping":
+        return cls(0) if rule is None else cls(rule.patience, rule.min_delta)
 
     def step(self, loss: float, epoch: int) -> bool:
         """Record one epoch's validation loss; True when it is a new best."""
@@ -40,7 +41,7 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        return self.bad_epochs >= self.patience
+        return 0 < self.patience <= self.bad_epochs
 
     def describe(self, reason: StopReason, epochs: int) -> str:
         """The reason as a person reads it (metrics.json, the weights header, the card)."""
