@@ -209,20 +209,39 @@ def progress_line(line: str) -> None:
 
 @main.command("export")
 @click.argument("target", metavar="NAME|PATH")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "hf"]), default="onnx", show_default=True,
+              help="hf: a Hugging Face Hub repository folder (weights, config.json, figures, model card).")
 @click.option("--part", type=click.Choice(["full", "encoder", "decoder"]), default="full", show_default=True,
               help="The autoencoder, its encoder (images to codes) or its decoder (codes to images).")
-@click.option("--out", required=True, help="The file to write.")
+@click.option("--out", required=True, help="The file to write (--format hf: the folder).")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1e-5, show_default=True,
               help="Largest difference from torch allowed on the check images.")
 @click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
 def export_command(target: str, fmt: str, part: str, out: str, tolerance: float, force: bool) -> None:
-    """Export a model to ONNX or TorchScript, checked on real test images before it is written."""
+    """Export a model to ONNX or TorchScript, checked on real test images before it is written, or as a Hub repository."""
     from .export import export
 
+    if fmt == "hf":
+        from .hub import export_hf
+
+        if part != "full":
+            raise UsageError("--format hf exports the whole model; drop --part")
+        click.echo(f"wrote {export_hf(target, out, force=force)}")
+        return
     result = export(target, out, format=fmt, part=part, tolerance=tolerance, force=force)
     click.echo(f"wrote {result['path']} ({fmt}, {part}): max abs difference from torch {result['max_abs_diff']:.3g} "
                f"on {result['images']} test images")
+
+
+@main.command("push")
+@click.argument("target", metavar="NAME|PATH")
+@click.option("--repo", required=True, help="The Hub repository, OWNER/NAME (created if it does not exist).")
+@click.option("--private", is_flag=True, help="Create the repository private.")
+def push_command(target: str, repo: str, private: bool) -> None:
+    """Upload a model to the Hugging Face Hub as zoo export --format hf writes it (login first: hf auth login)."""
+    from .hub import push
+
+    click.echo(f"pushed {target} to {push(target, repo, private=private)}")
 
 
 main.add_command(plot_group)

@@ -14,6 +14,7 @@ from typing import Any, Dict, Tuple, Union
 
 import torch
 
+from . import hf
 from .data import BUILTIN_DATASETS, image_shape
 from .devices import resolve_device
 from .errors import RegistryError, UnknownModelError, UsageError, WeightsError, checked_call, did_you_mean, shown
@@ -193,6 +194,14 @@ def check_format_1(path: Path) -> None:
                            f"get a fresh copy")
 
 
+def hf_weights(spec: str) -> Path:
+    """The weights file of ``hf://OWNER/NAME[@REVISION]`` (the Hub's snapshot, downloaded if need be)."""
+    path = hf.resolve(spec) / WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsError(f"{spec} holds no {WEIGHTS_FILE}: not a zoo model (zoo export --format hf writes one)")
+    return path
+
+
 def _looks_like_path(text: str) -> bool:
     return os.sep in text or text.endswith(".safetensors") or Path(text).exists() or not NAME_RE.match(text)
 
@@ -216,6 +225,9 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
     text = str(name_or_path)
     if not text.strip():
         raise UsageError("zoo.load was given an empty name; name a registry entry, a weights file or a run folder")
+    if hf.is_hf(text):  # a Hub repository: its snapshot folder, then read like a run folder
+        name_or_path = hf_weights(text)
+        text = str(name_or_path)
     registry = load_registry()
     if isinstance(name_or_path, Path) or (text not in registry and _looks_like_path(text)):
         path = Path(text)

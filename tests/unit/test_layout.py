@@ -17,10 +17,10 @@ LAYERS = [
     ("zoo.recipe",),
     ("zoo.entries", "zoo.registry"),
     ("zoo.data", "zoo.noise"),
-    ("zoo.weights",),
+    ("zoo.weights", "zoo.hf"),
     ("zoo.evaluation",),
     ("zoo.training",),
-    ("zoo.reporting", "zoo.export"),
+    ("zoo.reporting", "zoo.export", "zoo.hub"),
     ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.__main__", "zoo"),
 ]
 MAX_LINES = 300

@@ -29,7 +29,8 @@ from ..models import eval_mode
 from ..registry import NAME_RE, list_models, load_registry
 from ..seeds import derive_seed
 from ..training.outputs import TrainingFacts
-from ..weights import WEIGHTS_FILE, has_weights, load, read_metadata, shipped_weights
+from .. import hf
+from ..weights import WEIGHTS_FILE, has_weights, hf_weights, load, read_metadata, shipped_weights
 from .model_figures import interpolation_grid, latent_points, samples_grid
 
 LOGGER = logging.getLogger("zoo")
@@ -55,7 +56,9 @@ def file_uri(path: Path) -> Optional[str]:
 
 
 def weights_path(target: str) -> Path:
-    """The weights file of a registry name (shipped) or a run folder / file."""
+    """The weights file of a registry name (shipped), a run folder / file, or an ``hf://`` repository."""
+    if hf.is_hf(target):
+        return hf_weights(target)
     if target in list_models():
         return shipped_weights(target)
     path = Path(target)
