@@ -4,6 +4,7 @@
     python scripts/train_zoo.py                      # every registry entry, recipe as in registry.json
     python scripts/train_zoo.py deep-64 vae-16       # only these
     python scripts/train_zoo.py --cards-only         # re-measure cards and README from weights/ as it is
+    python scripts/train_zoo.py --readme-only        # only the README's tables and figures, from the cards
     python scripts/train_zoo.py --restamp hinton-30-rbm  # after editing only description, notes or
                                                          # reference_recipe or ablation: write the entry into its weights,
                                                          # then re-measure its card
@@ -83,6 +84,8 @@ def main() -> int:
     parser.add_argument("--runs", type=Path, default=REPO / "runs", help="where runs train (default: runs/)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cards-only", action="store_true", help="do not train; re-measure weights/ as it is")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="do not train or measure; rewrite the README's tables and figures from the cards as they are")
     parser.add_argument("--restamp", action="store_true",
                         help="do not train; write each named entry (changed only in its documentation) into its weights")
     args = parser.parse_args()
@@ -90,7 +93,7 @@ def main() -> int:
     weights = REPO / "weights"
     for name in names:
         zoo.get_entry(name)  # unknown names fail before anything runs
-    for name in names:
+    for name in [] if args.readme_only else names:
         if args.restamp:
             restamp(name, weights / name)
         elif not args.cards_only:

@@ -83,12 +83,14 @@ def likelihood_table(cards: List[Dict[str, Any]]) -> str:
                      f"[`{card['name']}`](weights/{card['name']}/README.md) |")
     lines += ["", "NLL in nats per test image. The protocol of each number:", ""]
     for pub, card in mine:
-        like, recipe = card["likelihood"], card["recipe"]
+        like, recipe, t = card["likelihood"], card["recipe"], card["training"]
+        schedule = f", {recipe['scheduler']['type']} decay" if recipe.get("scheduler") else ""
         lines += [f"- {pub['model']}: paper and pythae: {pub['protocol']}. zoo (`{card['name']}`): {card['dataset']} "
                   f"(dynamic binarization); `{card['architecture']}` {json.dumps(card['kwargs'])}; "
-                  f"{card['training']['epochs_run']} epochs of {recipe['optimizer']} {recipe['lr']:g}, "
-                  f"batch {recipe['batch_size']}, in {training_time(card['training'])}; {like['samples']} importance "
-                  f"samples on all {like['n']:,} test images (`{like['command']}`, {like['seconds']:.0f} s)."]
+                  f"{t['epochs_run']} epochs of {recipe['optimizer']} lr {recipe['lr']:g}{schedule}, batch "
+                  f"{recipe['batch_size']}, {t['train_seconds']:.0f} s on {t['device']} (the weights of epoch "
+                  f"{t['best_epoch']}, the best validation loss); {like['samples']} importance samples on all "
+                  f"{like['n']:,} test images (`{like['command']}`, {like['seconds']:.0f} s)."]
     lines += ["", "Samples from each prior (64 draws, seed 0):", ""]
     for _, card in mine:
         lines += [f"**{card['name']}**", "", f"![{card['name']}: samples]({SAMPLES_DIR}/{card['name']}.png)", ""]
