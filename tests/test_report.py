@@ -25,6 +25,10 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     result = cli("report", "--out", out, "--force")
     assert result.exit_code == 0, result.output
+    # a line per model on stderr as it is measured, then as its section is drawn
+    said = [line.split(" (")[0] for line in result.stderr.splitlines()]
+    assert sorted(said) == sorted([f"compare: {i}/{len(NAMES)} {n}" for i, n in enumerate(NAMES, 1)]
+                                  + [f"report: {i}/{len(NAMES)} {n}" for i, n in enumerate(NAMES, 1)])
     return out / "index.html"
 
 
@@ -51,8 +55,10 @@ def test_it_loads_with_no_console_error_and_every_image(page, tmp_path):
     assert page.evaluate("document.readyState") == "complete"
     assert page.errors == []
     assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
-    # per model: reconstructions, loss curves, interpolation; plus denoising triplets and VAE samples
-    assert page.evaluate("document.images.length") == 3 * len(NAMES) + 2
+    # per model: reconstructions, loss curves, interpolation; plus denoising triplets and each sampler's samples
+    samplers = sum(hasattr(zoo.load(n, device="cpu"), "sample") for n in NAMES)
+    assert samplers >= 4  # vae-16 and the three likelihood families
+    assert page.evaluate("document.images.length") == 3 * len(NAMES) + 1 + samplers
     page.screenshot(tmp_path / "report.png")
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
@@ -65,7 +71,7 @@ def test_one_row_per_model_sorted_like_zoo_compare(page):
     by_mse = page.evaluate(names)
     page.evaluate(header.format(8))  # then SSIM, best first
     by_ssim = page.evaluate(names)
-    compared = [r["name"] for r in json.loads(cli("compare", "--metric", "ssim", "--format", "json").output)]
+    compared = [r["name"] for r in json.loads(cli("compare", "--metric", "ssim", "--format", "json").stdout)]
     assert by_ssim == compared and by_mse != by_ssim
 
 
@@ -113,14 +119,61 @@ def test_the_readme_figures_are_the_shipped_grids_upscaled_and_captioned():
             assert big.resize(small.size, Image.NEAREST).tobytes() == small.convert(big.mode).tobytes()
 
 
+def test_every_scatter_has_a_colour_key_and_no_empty_box_before_a_hover(page):
+    found = page.evaluate("""Array.from(document.querySelectorAll('#models section')).map(s => [s.id,
+        Array.from(s.querySelectorAll('.legend span')).map(x => x.textContent),
+        getComputedStyle(s.querySelector('canvas.hover')).visibility])""")
+    assert len(found) == len(NAMES)
+    for section, keys, visibility in found:
+        dataset = zoo.load(section, device="cpu").entry.dataset
+        assert keys == list(zoo.data.dataset_info(dataset).classes) and visibility == "hidden", section
+
+
+def test_the_2d_scatter_spans_its_codes_not_its_outliers(page):
+    from zoo.reporting.report import SCATTER_POINTS
+
+    bounds = json.loads(page.evaluate("document.querySelector('#deep-784-2 canvas.scatter').dataset.bounds"))
+    model = zoo.load("deep-784-2", device="cpu")
+    images = zoo.load_dataset("mnist", "test").images[:SCATTER_POINTS]
+    with torch.no_grad():
+        codes = model.encode(zoo.data.to_float(images)).double()
+    inside = ((codes[:, 0] >= bounds[0]) & (codes[:, 0] <= bounds[1]) & (codes[:, 1] >= bounds[2]) & (codes[:, 1] <= bounds[3]))
+    assert inside.double().mean() >= 0.98  # nearly every point is on the plot
+    for axis, (lo, hi) in enumerate((bounds[:2], bounds[2:])):
+        assert hi - lo < float(codes[:, axis].max() - codes[:, axis].min())  # a few outliers do not set the scale
+
+
+def test_the_explorer_plane_shows_the_codes_and_its_axes(page):
+    drawn = page.evaluate("""(() => {
+        const c = document.querySelector('#deep-784-2 canvas.explorer'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const colours = new Set(); let marked = 0;
+        for (let i = 0; i < d.length; i += 4) {
+            if (d[i] !== 248 || d[i + 1] !== 248 || d[i + 2] !== 248) { marked++; colours.add(`${d[i]},${d[i + 1]},${d[i + 2]}`); }
+        }
+        return [marked, colours.size, c.width * c.height];
+    })()""")
+    marked, colours, total = drawn
+    assert marked > 3000 and colours >= 10  # 400 points of ten labels (4x4 pixels each) and the axes, not a blank square
+
+
+def test_nothing_overflows_the_page_at_1400_px(page):
+    page.send("Emulation.setDeviceMetricsOverride", width=1400, height=2000, deviceScaleFactor=1, mobile=False)
+    try:
+        wide = page.evaluate("Array.from(document.querySelectorAll('dd')).filter(d => d.scrollWidth > d.clientWidth + 1)"
+                             ".map(d => d.textContent.slice(0, 40))")
+        assert wide == [] and page.evaluate("document.documentElement.scrollWidth") <= 1400
+    finally:
+        page.send("Emulation.clearDeviceMetricsOverride")
+
+
 def test_hovering_a_point_shows_its_test_image(page):
     shown = page.evaluate("""(() => {
         const section = document.getElementById('deep-784-2');
         const canvas = section.querySelector('canvas.scatter'), hover = section.querySelector('canvas.hover');
         const r = canvas.getBoundingClientRect(), ctx = canvas.getContext('2d');
         const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-        for (let i = 0; i < data.length; i += 4) {   // the first drawn point
-            if (data[i + 3] > 0) {
+        for (let i = 0; i < data.length; i += 4) {   // the first drawn point (grey: the axes, their labels)
+            if (data[i + 3] > 0 && !(data[i] === data[i + 1] && data[i + 1] === data[i + 2])) {
                 const x = (i / 4) % canvas.width, y = Math.floor(i / 4 / canvas.width);
                 canvas.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + x + 1, clientY: r.top + y + 1}));
                 break;
@@ -128,9 +181,10 @@ def test_hovering_a_point_shows_its_test_image(page):
         }
         const pixels = hover.getContext('2d').getImageData(0, 0, hover.width, hover.height).data;
         const red = pixels.filter((v, i) => i % 4 === 0);
-        return [section.querySelector('figure canvas.hover + div').textContent, Math.max(...red)];
+        return [section.querySelector('figure canvas.hover + div').textContent, Math.max(...red),
+                getComputedStyle(hover).visibility];
     })()""")
-    assert shown[0].startswith("test image ") and shown[1] > 0
+    assert shown[0].startswith("test image ") and shown[1] > 0 and shown[2] == "visible"
 
 
 def test_text_of_a_users_that_opens_a_comment_or_a_script_cannot_break_the_page(tmp_path, monkeypatch):
@@ -167,3 +221,13 @@ def test_text_of_a_users_that_opens_a_comment_or_a_script_cannot_break_the_page(
         assert evil in browser.evaluate("document.body.innerText")  # shown as text, not parsed as markup
     finally:
         browser.close()
+
+
+def test_the_readme_screenshot_shows_every_entry_of_the_registry():
+    """docs/report.png is made by scripts/report_screenshot.py, which records the models it shows."""
+    from PIL import Image
+
+    with Image.open(zoo.paths.REPO_DIR / "docs" / "report.png") as image:
+        shown = json.loads(image.text["zoo.models"])
+        assert image.width == 1300
+    assert shown == zoo.list_models() == NAMES  # every registry entry ships weights, and the picture shows each

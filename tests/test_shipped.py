@@ -14,7 +14,7 @@ from zoo.data import checksums
 from zoo.evaluation import ALL_METRICS, eval_rows
 from zoo.paths import REPO_DIR
 from zoo.registry import parse_entry
-from zoo.reporting.cards import SHIPPED_FILES, sha256_file, tasks_in_order
+from zoo.reporting.cards import LIKELIHOOD_SAMPLES, PUBLISHED_NLL, SAMPLES_FILE, SHIPPED_FILES, sha256_file, tasks_in_order
 from zoo.weights import read_metadata, weights_dir
 
 NAMES = zoo.list_models()
@@ -28,7 +28,8 @@ def card(name):
 def test_shipped_files_match_their_card_and_the_registry(name):
     folder = weights_dir() / name
     c = card(name)
-    assert set(c["files"]) == set(SHIPPED_FILES)
+    samples = {SAMPLES_FILE} if hasattr(zoo.load(name, device="cpu"), "sample") else set()  # a generative entry's
+    assert set(c["files"]) == set(SHIPPED_FILES) | samples
     for file, digest in c["files"].items():
         assert sha256_file(folder / file) == digest, file
     meta = read_metadata(folder / "model.safetensors")
@@ -50,6 +51,33 @@ def test_card_metrics_are_reproduced_by_zoo_eval(name):
             assert row[m] == pytest.approx(c["check"][row["task"]][m], rel=1e-6, abs=1e-9), (row["task"], m)
         # the first 1,000 images say roughly what the full test split says
         assert row["mse"] == pytest.approx(c["test"][row["task"]]["model"]["mse"], rel=0.25)
+
+
+LIKELIHOOD_FAMILIES = {"vae-binary": "vae", "iwae-binary": "iwae", "vamp-binary": "vamp"}
+
+
+@pytest.mark.parametrize("name", sorted(LIKELIHOOD_FAMILIES))
+def test_a_likelihood_card_is_reproduced_by_zoo_nll(name):
+    """Each likelihood family's entry: its card's NLL measured as `zoo eval --metric nll --samples 5000` does, on
+    all 10,000 test images, and its check (fewer images and samples) reproduced exactly by zoo.nll."""
+    c = card(name)
+    assert c["architecture"] == LIKELIHOOD_FAMILIES[name] and c["dataset"] == "mnist-binary"
+    like, check = c["likelihood"], c["check"]["likelihood"]
+    assert (like["samples"], like["n"], like["seed"], like["dataset"]) == (LIKELIHOOD_SAMPLES, 10_000, 0, "mnist-binary")
+    assert like["command"] == f"zoo eval {name} --metric nll --samples 5000"
+    assert 60 < like["nll"] < 120 and like["elbo"] < -like["nll"]  # the ELBO bounds log p(x) from below
+    result = zoo.nll(zoo.load(name, device="cpu"), samples=check["samples"], limit=check["limit"])
+    assert result["nll"] == pytest.approx(check["nll"], rel=1e-6)
+    assert result["elbo"] == pytest.approx(check["elbo"], rel=1e-6)
+
+
+def test_the_readme_likelihood_table_states_each_card():
+    text = (REPO_DIR / "README.md").read_text()
+    table = text[text.index("<!-- likelihood:start -->"): text.index("<!-- likelihood:end -->")]
+    for name, arch in LIKELIHOOD_FAMILIES.items():
+        like = card(name)["likelihood"]
+        assert f"| {PUBLISHED_NLL[arch]['pythae']:.2f} | **{like['nll']:.2f}** (± {like['nll_sem']:.2f}) |" in table
+        assert (REPO_DIR / "docs" / "samples" / f"{name}.png").is_file()
 
 
 @pytest.mark.parametrize("name", NAMES)
