@@ -114,6 +114,25 @@ def test_early_stopping_restores_the_best_weights(tmp_path):
     assert json.loads((tmp_path / "es" / "metrics.json").read_text())["stop_reason"] == es["stop_reason"]
 
 
+def test_on_epoch_sees_every_epoch_and_a_true_return_stops_the_run(tmp_path):
+    seen = []
+
+    def hook(record):
+        seen.append(record)
+        return record["epoch"] == 2  # a pruner's decision after epoch 2
+
+    out = tmp_path / "stopped"
+    summary = zoo.train("deep-784-32", out=out, epochs=5, limit_batches=4, device="cpu", quiet=True, on_epoch=hook)
+    assert [r["epoch"] for r in seen] == [1, 2] and all(r["val_loss"] > 0 for r in seen)
+    assert summary["epochs_run"] == 2 and summary["stop_reason"].startswith("stopped by the on_epoch callback")
+    assert summary["best_val_loss"] == min(r["val_loss"] for r in seen)
+    assert zoo.load(out / "model.safetensors").latent_dim == 32  # a stopped run's outputs are a finished run's
+    # the stop is saved: resuming finishes at once, no third epoch
+    again = zoo.train("deep-784-32", out=out, epochs=5, limit_batches=4, device="cpu", quiet=True, resume=True,
+                      on_epoch=hook)
+    assert again["epochs_run"] == 2 and len(seen) == 2
+
+
 def test_overrides_are_validated_and_runs_not_overwritten(run, tmp_path):
     out, _, _ = run
     with pytest.raises(UsageError, match="batch_size: must be >= 1"):

@@ -29,7 +29,8 @@ class Trainer:
     """Train ``entry`` (its recipe carrying any overrides) into ``out``."""
 
     def __init__(self, entry: Entry, *, out: Path, options: RunOptions = RunOptions(), quiet: bool = False,
-                 log: Optional[Callable[[str], None]] = None, dist: Dist = SINGLE):
+                 log: Optional[Callable[[str], None]] = None, dist: Dist = SINGLE,
+                 on_epoch: Optional[Callable[[Dict[str, Any]], Any]] = None):
         self.entry, self.recipe, self.options, self.dist = entry, entry.recipe, options, dist
         self.run_dir, self.device = Path(out), resolve_device(options.device)
         distributed.check_batch(self.recipe.batch_size, dist.world_size)
@@ -43,7 +44,8 @@ class Trainer:
         noise = setup.noise_generator(self.recipe, self.device, dist)
         self.logger = RunLogger(self.run_dir, quiet=quiet, log=log) if dist.is_main else SilentLogger()
         self.training = TrainingStage(self.model, self.objective, self.data, self.recipe, label=entry.name,
-                                      run_dir=self.run_dir, logger=self.logger, dist=dist, noise=noise, save=self.save_state)
+                                      run_dir=self.run_dir, logger=self.logger, dist=dist, noise=noise, save=self.save_state,
+                                      on_epoch=on_epoch)
         spec = self.recipe.pretrain
         self.before = [RBMPretraining(self.model, spec, self.data, seed=self.recipe.seed, label=entry.name,
                                       logger=self.logger, save=self.save_state)] if spec is not None and spec.epochs > 0 else []

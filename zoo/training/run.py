@@ -54,6 +54,7 @@ def train(
     amp: bool = False,
     compile: bool = False,
     settings: Optional[Mapping[str, Any]] = None,
+    on_epoch: Optional[Callable[[Dict[str, Any]], Any]] = None,
 ) -> Dict[str, Any]:
     """Train registry entry ``name``; returns the run's summary (also written to metrics.json).
 
@@ -79,6 +80,9 @@ def train(
         settings: any recipe field by its dotted path, e.g. ``{"early_stopping.patience": 10}`` or
             ``{"scheduler": None}`` (the CLI's ``--set KEY=VALUE``), validated like registry.json; a path
             that a named override also sets (``lr``, ``early_stopping.patience``...) counts as that override.
+        on_epoch: called (on rank 0) with each epoch's record (``epoch``, ``train_loss``, ``val_loss``, ``lr``,
+            ``seconds``...) after its validation; a true return value stops the run there, its state saved and
+            its best weights written as for any finished run (``stop_reason`` says so). A sweep's pruner uses it.
 
     Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
     DistributedDataParallel across the ranks; see the README.
@@ -111,7 +115,8 @@ def train(
             name, entry, run_dir, resume, force, overrides, settings, options, say.warning, held, dataset is not None))
         entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
         state = (tensors, decided["info"]) if decided["info"] is not None else None
-        trainer = Trainer(entry, out=run_dir, options=_on(options, train_device), quiet=quiet, log=log, dist=dist_)
+        trainer = Trainer(entry, out=run_dir, options=_on(options, train_device), quiet=quiet, log=log, dist=dist_,
+                          on_epoch=on_epoch)
         if resume and state is None:
             trainer.logger.line(f"no saved state in {run_dir}: starting from the beginning")
         summary = trainer.fit(state)

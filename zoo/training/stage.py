@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -30,8 +30,10 @@ class TrainingStage:
     name = "train"
 
     def __init__(self, model: torch.nn.Module, objective: Objective, data: DeviceData, recipe: Recipe, *,
-                 label: str, run_dir, logger, dist: Dist, noise: Optional[torch.Generator], save: Callable[[], None]):
+                 label: str, run_dir, logger, dist: Dist, noise: Optional[torch.Generator], save: Callable[[], None],
+                 on_epoch: Optional[Callable[[Dict], Any]] = None):
         self.model, self.objective, self.data, self.recipe = model, objective, data, recipe
+        self.on_epoch = on_epoch
         self.label, self.run_dir, self.logger, self.dist = label, run_dir, logger, dist
         self.noise_gen, self.save = noise, save
         self.progress = Progress()
@@ -111,9 +113,19 @@ class TrainingStage:
         self.objective.end_epoch()
         done = p.epoch >= self.recipe.epochs
         p.stop = StopReason.EARLY_STOPPING if self.stopper.should_stop else (StopReason.COMPLETED if done else None)
+        if not p.stop and self.asked_to_stop(record):
+            p.stop = StopReason.STOPPED
         if p.stop:
             self.logger.line(f"stopped: {self.stopper.describe(p.stop, self.recipe.epochs)}")
         self.save()
+
+    def asked_to_stop(self, record: Dict[str, Any]) -> bool:
+        """Rank 0 shows the epoch's record to ``on_epoch``; True (on every rank) when it asks to stop."""
+        if self.on_epoch is None:
+            return False
+        asked = bool(self.on_epoch(dict(record))) if self.dist.is_main else False
+        flag = torch.tensor([float(asked)], dtype=torch.float64, device=self.data.fit.device)
+        return bool(distributed.broadcast_tensor(self.dist, flag).item())
 
     def after_restore(self) -> None:
         """Reconcile a restored position with the recipe's epochs (``--epochs`` changed on resume)."""

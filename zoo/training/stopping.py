@@ -14,6 +14,7 @@ class StopReason(str, enum.Enum):
 
     COMPLETED = "completed"  # the recipe's epochs ran out
     EARLY_STOPPING = "early_stopping"  # validation loss stopped improving
+    STOPPED = "stopped"  # the caller's on_epoch asked for it (a sweep's pruner)
 
 
 @dataclass
@@ -48,6 +49,8 @@ class EarlyStopping:
         if reason is StopReason.EARLY_STOPPING:
             return (f"early stopping: validation loss did not improve by more than {self.min_delta:g} "
                     f"for {self.patience} epochs (best {self.best:.6f} at epoch {self.best_epoch})")
+        if reason is StopReason.STOPPED:
+            return "stopped by the on_epoch callback (a sweep's pruner, say)"
         return f"completed {epochs} epoch{'s' if epochs != 1 else ''}"
 
     def state_dict(self) -> Dict[str, Any]:
