@@ -7,6 +7,7 @@ What users may import from ``zoo`` (everything else is internal):
 - ``train(name, **overrides)``: train an entry into a run folder;
 - ``evaluate(model)``, ``compare(names)``, ``linear_probe(model)``: test metrics beside PCA;
 - ``nll(model, samples=5000)``: the importance-sampled test NLL and ELBO of a model with a likelihood;
+- ``sweep(name, params={...}, trials=N, storage=...)``: a hyperparameter search on Optuna (the ``[sweep]`` extra);
 - ``load_dataset(name, split)``: the verified data as uint8 tensors;
 - ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status);
 - ``Autoencoder`` and ``register_model(key, ConfigDataclass)``: your own architecture, built as
@@ -41,6 +42,7 @@ _LAZY = {
     "Single": "training.objectives",
     "Alternating": "training.objectives",
     "register_objective": "training.objectives",
+    "sweep": "sweeps",
 }
 
 __all__ = ["__version__", "Autoencoder", "Phase", "register_model", "get_entry", "list_models", "load_registry", "load", *_LAZY]

@@ -14,6 +14,7 @@ import click
 
 from .cli_options import DEVICE_OPTION, FORMAT_OPTION, LIMIT_OPTION, METRIC_CHOICE, QUIET_OPTION
 from .cli_plot import plot_group
+from .cli_sweep import sweep_command
 from .console import ZooGroup
 from .data import image_shape
 from .errors import UsageError
@@ -46,6 +47,7 @@ def main(registries: tuple) -> None:
     zoo plot KIND ...        latent space, samples, digits, data set
     zoo export NAME|PATH     ONNX or TorchScript, checked
     zoo report --out DIR     a page of every model, for a browser
+    zoo sweep NAME ...       a hyperparameter search on Optuna
     """
     if registries:  # in the environment, so that torchrun's ranks and subprocesses see them too
         paths = [p for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
@@ -245,3 +247,4 @@ def push_command(target: str, repo: str, private: bool) -> None:
 
 
 main.add_command(plot_group)
+main.add_command(sweep_command)

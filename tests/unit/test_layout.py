@@ -20,8 +20,8 @@ LAYERS = [
     ("zoo.weights", "zoo.hf"),
     ("zoo.evaluation",),
     ("zoo.training",),
-    ("zoo.reporting", "zoo.export", "zoo.hub"),
-    ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.__main__", "zoo"),
+    ("zoo.reporting", "zoo.export", "zoo.hub", "zoo.sweeps"),
+    ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.cli_sweep", "zoo.__main__", "zoo"),
 ]
 MAX_LINES = 300
 
