@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -173,6 +175,28 @@ def test_the_median_pruner_stops_trials_worse_than_the_median(tmp_path):
     assert any(" pruned after epoch 2: " in line for line in lines)
 
 
+def test_the_readme_sweep_lines_run_as_written_on_fewer_batches(tmp_path, monkeypatch):
+    """README's sweep block, each line as written, with each trial (and the exported entry's run) cut to one epoch
+    of two batches and the search to two trials."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO_REGISTRY", "")
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- sweep -->\n```bash\n(.*?)```", text, flags=re.S).group(1).replace("\\\n", " ")
+    lines = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
+    assert [words[:2] for words in lines] == [["zoo", "sweep"]] * 3 + [["zoo", "--registry"]]
+    shorter = {"16": "2", "5": "1"}
+    for words in lines:
+        words = [shorter.get(w, w) if i and words[i - 1] in ("--trials", "--epochs") else w for i, w in enumerate(words)]
+        words += ["--limit-batches", "2"] if "--best" not in words else []
+        words += ["--epochs", "1", "--device", "cpu", "--quiet"] if "train" in words else []
+        result = CliRunner().invoke(main, words[1:])
+        assert result.exit_code == 0, (words, result.output)
+    study = optuna.load_study(study_name="lr-bs", storage=f"sqlite:///{tmp_path / 'runs/sweeps/lr-bs/study.db'}")
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 2
+    assert "fashion-64-lr-bs" in json.loads((tmp_path / "mine.json").read_text())["models"]
+    assert (tmp_path / "runs" / "fashion-64-lr-bs" / "model.safetensors").is_file()
+
+
 # ---------------------------------------------------------------------------------------------- errors
 def test_bad_sweeps_get_one_line(tmp_path, swept):
     root, _, _ = swept
@@ -276,3 +300,16 @@ def test_workers_on_a_postgresql_study_survive_a_sigkill(tmp_path):
     with postgres_server() as url:
         study, killed, outputs = kill_one_mid_trial(tmp_path, url, url)
         check_after_kill(study, killed, outputs, tmp_path)
+
+
+def test_workers_started_together_on_a_new_sqlite_file_all_open_it(tmp_path):
+    """Three processes create the same new study file at once: each opens it (one makes the tables)."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    code = ("import sys; from zoo.sweeps.study import open_storage, open_study; "
+            f"s = open_storage({url!r}, heartbeat=1); open_study('s', s, {url!r}, wanted={{'name': 'x', 'params': {{}}, "
+            "'epochs': None, 'limit_batches': None, 'sampler': 'tpe'}); print('ok')")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0] and all(o.strip().endswith("ok") for o in outs), outs

@@ -18,6 +18,7 @@ from ..io import atomic_write_json
 from ..registry import Registry, get_entry
 from . import study as studies
 from .space import applied, parse_space
+from .threads import Workers
 from .worker import Worker, check_trials, table, trial_line  # noqa: F401
 
 STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -86,11 +87,12 @@ def sweep(name: str, *, params: Mapping[str, str], trials: int, study: Optional[
     folder = sweep_folder(study, out)
     wanted = studies.definition(name, space, epochs, limit_batches, sampler)
     url = _storage_url(folder, storage, create=True)
-    made = studies.open_study(study, studies.open_storage(url, heartbeat=heartbeat), url, wanted=wanted,
-                              sampler=studies.make_sampler(sampler, space, seed),
-                              pruner=studies.make_pruner(pruner, epochs or entry.recipe.epochs))
-    Worker(entry, made, space, trials=trials, folder=folder, epochs=epochs, limit_batches=limit_batches,
-           device=device, threads=threads, say=log or (lambda line: None)).run()
+    with Workers(folder / "workers") as workers:  # counted by the machine's other workers from now on
+        made = studies.open_study(study, studies.open_storage(url, heartbeat=heartbeat), url, wanted=wanted,
+                                  sampler=studies.make_sampler(sampler, space, seed),
+                                  pruner=studies.make_pruner(pruner, epochs or entry.recipe.epochs))
+        Worker(entry, made, space, trials=trials, folder=folder, epochs=epochs, limit_batches=limit_batches,
+               device=device, threads=threads, say=log or (lambda line: None)).run(workers)
     return made
 
 

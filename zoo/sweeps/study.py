@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import inspect
 import json
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -86,8 +87,8 @@ def open_storage(url: str, *, heartbeat: Optional[int]):
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # several workers on one file wait for its lock
     try:
-        with quiet_experimental():
-            return RDBStorage(with_driver(url), engine_kwargs=kwargs, **beat)
+        with quiet_experimental(), creation_lock(url):
+            return _first_open(lambda: RDBStorage(with_driver(url), engine_kwargs=kwargs, **beat))
     except ImportError as exc:  # a driver (psycopg, pymysql) missing
         missing = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None) or "a driver"
         raise UsageError(f"the storage {shown_url(url)} needs a database driver that is not installed ({missing}): "
@@ -96,6 +97,34 @@ def open_storage(url: str, *, heartbeat: Optional[int]):
         raise UsageError(f"--storage {shown_url(url)}: {first_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy's OperationalError and the driver's own
         raise StorageError(f"cannot open the study's storage {shown_url(url)}: {_reason(exc)}") from None
+
+
+@contextlib.contextmanager
+def creation_lock(url: str):
+    """Workers started together on a new SQLite file take turns to create its tables (a lock file beside it)."""
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
+    if path is None or path.startswith(":memory:"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks: the retry below has to do
+        yield
+        return
+    with open(path + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _first_open(make, tries: int = 5):
+    """``make()``, tried again when another worker created the same tables a moment before (any database)."""
+    for attempt in range(tries):
+        try:
+            return make()
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors; anything but this race goes up at once
+            if "already exists" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def with_driver(url: str) -> str:

@@ -43,28 +43,28 @@ class Worker:
         self.failed_in_a_row = 0
         self.threads_now = 1
 
-    def run(self) -> None:
+    def run(self, workers: Workers) -> None:
+        """Trials until the study is done; ``workers``: this worker's entry among the machine's (entered)."""
         opt = studies.optuna()
         from optuna.study import MaxTrialsCallback
 
-        with Workers(self.folder / "workers") as workers:
-            while True:
-                with studies.quiet_experimental():
-                    opt.storages.fail_stale_trials(self.study)
-                counts = self.counts()
-                if counts["COMPLETE"] >= self.trials:
-                    return
-                if counts["COMPLETE"] + counts["RUNNING"] >= self.trials and not counts["WAITING"]:
-                    time.sleep(POLL_SECONDS)  # the running trials may finish the study, or one may die and come back
-                    continue
-                self.threads_now = self.threads or workers.share()
-                torch.set_num_threads(self.threads_now)
-                try:
-                    self.study.optimize(self.objective, n_trials=1, catch=(),
-                                        callbacks=[MaxTrialsCallback(self.trials), self.report])
-                except (Interrupted, KeyboardInterrupt):
-                    self.requeue_interrupted()
-                    raise
+        while True:
+            with studies.quiet_experimental():
+                opt.storages.fail_stale_trials(self.study)
+            counts = self.counts()
+            if counts["COMPLETE"] >= self.trials:
+                return
+            if counts["COMPLETE"] + counts["RUNNING"] >= self.trials and not counts["WAITING"]:
+                time.sleep(POLL_SECONDS)  # the running trials may finish the study, or one may die and come back
+                continue
+            self.threads_now = self.threads or workers.share()
+            torch.set_num_threads(self.threads_now)
+            try:
+                self.study.optimize(self.objective, n_trials=1, catch=(),
+                                    callbacks=[MaxTrialsCallback(self.trials), self.report])
+            except (Interrupted, KeyboardInterrupt):
+                self.requeue_interrupted()
+                raise
 
     def counts(self) -> Dict[str, int]:
         states = [t.state.name for t in self.study.get_trials(deepcopy=False)]
