@@ -27,9 +27,9 @@ from zoo.sweeps import best_trial, load_study  # noqa: E402
 from zoo.sweeps.threads import cores  # noqa: E402
 
 
-def sweep_command(args, study: str, folder: Path):
+def sweep_command(args, study: str, folder: Path, seed: int):
     cmd = [sys.executable, "-m", "zoo", "sweep", args.name, "--study", study, "--out", str(folder), "--trials",
-           str(args.trials), "--epochs", str(args.epochs), "--sampler", "tpe", "--seed", "0", "--pruner", args.pruner,
+           str(args.trials), "--epochs", str(args.epochs), "--sampler", "tpe", "--seed", str(seed), "--pruner", args.pruner,
            "--quiet"]
     for p in args.param:
         cmd += ["--param", p]
@@ -40,7 +40,8 @@ def run_sweep(args, workers: int) -> dict:
     study = f"bench-{workers}w-{int(time.time())}"
     folder = Path(args.out) / study
     started = time.perf_counter()
-    procs = [subprocess.Popen(sweep_command(args, study, folder), cwd=REPO) for _ in range(workers)]
+    # each worker its own sampler seed (0, 1, ...): workers with one seed would propose the same values
+    procs = [subprocess.Popen(sweep_command(args, study, folder, seed), cwd=REPO) for seed in range(workers)]
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - started
     if any(codes):
@@ -48,7 +49,8 @@ def run_sweep(args, workers: int) -> dict:
     made = load_study(study, out=folder)
     best = best_trial(made)
     states = [t.state.name for t in made.trials]
-    return {"what": "sweep", "workers": workers, "wall_s": round(wall, 1), "trials": len(states),
+    distinct = len({json.dumps(t.params, sort_keys=True) for t in made.trials})
+    return {"what": "sweep", "workers": workers, "wall_s": round(wall, 1), "trials": len(states), "distinct": distinct,
             "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"), "best_value": best.value,
             "best_params": best.params, "best_trial": best.number,
             "threads_per_trial": sorted({t.user_attrs.get("threads") for t in made.trials if "threads" in t.user_attrs})}
@@ -73,13 +75,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--pruner", default="none")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-baseline", action="store_true", help="skip training the shipped recipe")
     parser.add_argument("--out", default="runs/bench-sweep")
     parser.add_argument("--log", default=str(REPO / "benchmarks" / "sweep.jsonl"))
     args = parser.parse_args()
     args.param = args.param or ["lr=log:1e-4:1e-2", "batch_size=choice:32,64,128,256"]
     machine = {"cores": cores(), "torch": torch.__version__, "python": platform.python_version(),
                "name": args.name, "params": args.param, "trials_wanted": args.trials, "pruner": args.pruner}
-    for measure in [*(lambda w=w: run_sweep(args, w) for w in args.workers), lambda: run_baseline(args)]:
+    baseline = [] if args.no_baseline else [lambda: run_baseline(args)]
+    for measure in [*(lambda w=w: run_sweep(args, w) for w in args.workers), *baseline]:
         line = json.dumps({**machine, **measure()})
         print(line, flush=True)
         with open(args.log, "a") as log:  # each measurement as soon as it is made

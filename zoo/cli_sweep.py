@@ -23,7 +23,8 @@ from .errors import UsageError
 @click.option("--limit-batches", type=int, help="At most this many batches per epoch in each trial.")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True)
 @click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), help="Seed the sampler (one worker's sequence of trials repeats).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed this worker's sampler (give each worker its own: "
+                                                          "workers with one seed propose the same values).")
 @click.option("--threads", type=int, help="Torch threads per trial [default: the cores over this machine's workers].")
 @DEVICE_OPTION
 @click.option("--heartbeat", type=int, default=60, show_default=True,
