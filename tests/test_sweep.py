@@ -313,3 +313,30 @@ def test_workers_started_together_on_a_new_sqlite_file_all_open_it(tmp_path):
                               text=True) for _ in range(3)]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0] and all(o.strip().endswith("ok") for o in outs), outs
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_ends_the_worker_in_one_line_and_its_trial_resumes_in_the_next(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
+    proc = worker(tmp_path, "")
+    deadline, run_dir = time.monotonic() + 240, None
+    while time.monotonic() < deadline and run_dir is None:
+        time.sleep(0.2)
+        position = saved_position(tmp_path / "sweep" / "trial-0000")
+        if position and 1 <= position[0] <= 4:
+            proc.send_signal(signal.SIGINT)
+            run_dir = tmp_path / "sweep" / "trial-0000"
+    out, _ = proc.communicate(timeout=120)
+    assert run_dir is not None and proc.returncode == 130, out
+    assert out.strip().splitlines()[-1].startswith("Error: interrupted") and "Traceback" not in out
+    study = optuna.load_study(study_name="shared", storage=url)
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
+    assert study.trials[1].system_attrs["failed_trial"] == 0
+    again = worker(tmp_path, "")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    study = optuna.load_study(study_name="shared", storage=url)
+    retry = study.trials[1]
+    assert retry.state.name == "COMPLETE" and retry.user_attrs["resumed"] is True
+    assert retry.user_attrs["run_dir"] == str(run_dir.resolve())
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 3

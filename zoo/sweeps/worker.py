@@ -123,10 +123,9 @@ class Worker:
         resumes its run folder."""
         mine = [t for t in self.study.get_trials(deepcopy=False)
                 if t.state.name == "FAIL" and t.user_attrs.get("host") == socket.gethostname()
-                and t.user_attrs.get("pid") in (None, os.getpid()) and "error" not in t.user_attrs]
+                and t.user_attrs.get("pid") == os.getpid() and "error" not in t.user_attrs]
         if mine:
-            with studies.quiet_experimental():
-                    RetryFailedTrialCallback(max_retry=studies.RETRIES)(self.study, mine[-1])
+            studies.retry_callback()(self.study, mine[-1])
 
 
 def trial_line(trial) -> str:
