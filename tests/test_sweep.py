@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from killing import saved_position
 from postgres import postgres_server
+from test_hardening import cli, one_line
 
 import zoo
 from zoo.cli import main
@@ -27,16 +28,6 @@ from zoo.sweeps.threads import Workers, cores
 optuna = pytest.importorskip("optuna")
 REPO = Path(__file__).resolve().parents[1]
 FAST = dict(epochs=2, limit_batches=4, device="cpu", threads=1)
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line(result, code):
-    assert result.exit_code == code, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith("Error: ") and "Traceback" not in result.output
-    return result.output
 
 
 # ---------------------------------------------------------------------------------------------- the space
