@@ -5,6 +5,7 @@
     python scripts/train_zoo.py deep-64 vae-16       # only these
     python scripts/train_zoo.py --cards-only         # re-measure cards and README from weights/ as it is
     python scripts/train_zoo.py --readme-only        # only the README's tables and figures, from the cards
+    python scripts/train_zoo.py --add-sampling vae-16   # add samples and their fd to a card, leaving the rest
     python scripts/train_zoo.py --restamp hinton-30-rbm  # after editing only description, notes or
                                                          # reference_recipe or ablation: write the entry into its weights,
                                                          # then re-measure its card
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import zoo  # noqa: E402
-from zoo.reporting.cards import SHIPPED_FILES, write_card  # noqa: E402
+from zoo.reporting.cards import SHIPPED_FILES, add_sampling, write_card  # noqa: E402
 from zoo.reporting.readme import refresh_readme, write_readme_figures  # noqa: E402
 
 
@@ -86,6 +87,8 @@ def main() -> int:
     parser.add_argument("--cards-only", action="store_true", help="do not train; re-measure weights/ as it is")
     parser.add_argument("--readme-only", action="store_true",
                         help="do not train or measure; rewrite the README's tables and figures from the cards as they are")
+    parser.add_argument("--add-sampling", action="store_true",
+                        help="do not train or re-measure; add the samples and their fd to each named card as it is")
     parser.add_argument("--restamp", action="store_true",
                         help="do not train; write each named entry (changed only in its documentation) into its weights")
     args = parser.parse_args()
@@ -94,6 +97,10 @@ def main() -> int:
     for name in names:
         zoo.get_entry(name)  # unknown names fail before anything runs
     for name in [] if args.readme_only else names:
+        if args.add_sampling:
+            card = add_sampling(weights / name, device=args.device)
+            print(f"{name}: fd {card.get('sampling', {}).get('fd', 'none')}", flush=True)
+            continue
         if args.restamp:
             restamp(name, weights / name)
         elif not args.cards_only:

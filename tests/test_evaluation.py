@@ -160,7 +160,7 @@ def test_plots_go_beside_the_run_or_under_runs_plots_never_into_the_current_fold
 
 
 def test_plot_refusals_are_one_line(runs, tmp_path):
-    for args, words in ((["samples", runs / "deep"], "only a VAE can sample"),
+    for args, words in ((["samples", runs / "deep"], "does not generate by itself (it has no prior)"),
                         (["digit", runs / "deep", "--digit", 10], "--digit must be 0 to 9"),
                         (["interpolate", runs / "deep", "--end", 10000], "--end must be a test image index")):
         result = cli("plot", *args, "--out", tmp_path / "x.png")

@@ -11,6 +11,7 @@ from browser import Browser, chromium
 from click.testing import CliRunner
 
 import zoo
+from zoo.evaluation.sampling import generative
 from zoo.cli import main
 
 NAMES = [n for n in zoo.list_models() if (zoo.paths.REPO_DIR / "weights" / n / "model.safetensors").is_file()]
@@ -56,8 +57,8 @@ def test_it_loads_with_no_console_error_and_every_image(page, tmp_path):
     assert page.errors == []
     assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     # per model: reconstructions, loss curves, interpolation; plus denoising triplets and each sampler's samples
-    samplers = sum(hasattr(zoo.load(n, device="cpu"), "sample") for n in NAMES)
-    assert samplers >= 4  # vae-16 and the three likelihood families
+    samplers = sum(generative(zoo.load(n, device="cpu")) for n in NAMES)
+    assert samplers >= 7  # vae-16, the three likelihood families, wae-8, rae-8 (its mixture) and aae-8
     assert page.evaluate("document.images.length") == 3 * len(NAMES) + 1 + samplers
     page.screenshot(tmp_path / "report.png")
     assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -12,6 +12,7 @@ import pytest
 import zoo
 from zoo.data import checksums
 from zoo.evaluation import ALL_METRICS, eval_rows
+from zoo.evaluation.sampling import GMM_FILE, default_sampler, generative
 from zoo.paths import REPO_DIR
 from zoo.registry import parse_entry
 from zoo.reporting.cards import LIKELIHOOD_SAMPLES, PUBLISHED_NLL, SAMPLES_FILE, SHIPPED_FILES, sha256_file, tasks_in_order
@@ -28,8 +29,10 @@ def card(name):
 def test_shipped_files_match_their_card_and_the_registry(name):
     folder = weights_dir() / name
     c = card(name)
-    samples = {SAMPLES_FILE} if hasattr(zoo.load(name, device="cpu"), "sample") else set()  # a generative entry's
-    assert set(c["files"]) == set(SHIPPED_FILES) | samples
+    model = zoo.load(name, device="cpu")
+    samples = {SAMPLES_FILE} if generative(model) else set()  # a generative entry's, and a gmm sampler's mixture
+    mixture = {GMM_FILE} if generative(model) and default_sampler(model) == "gmm" else set()
+    assert set(c["files"]) == set(SHIPPED_FILES) | samples | mixture
     for file, digest in c["files"].items():
         assert sha256_file(folder / file) == digest, file
     meta = read_metadata(folder / "model.safetensors")
@@ -78,6 +81,25 @@ def test_the_readme_likelihood_table_states_each_card():
         like = card(name)["likelihood"]
         assert f"| {PUBLISHED_NLL[arch]['pythae']:.2f} | **{like['nll']:.2f}** (± {like['nll_sem']:.2f}) |" in table
         assert (REPO_DIR / "docs" / "samples" / f"{name}.png").is_file()
+
+
+GENERATIVE = [n for n in NAMES if "sampling" in card(n)]
+
+
+def test_every_generative_mnist_entry_has_its_samples_scored():
+    expected = [n for n in NAMES if generative(zoo.load(n, device="cpu")) and card(n)["dataset"] in ("mnist", "mnist-binary")]
+    assert GENERATIVE == expected and {"wae-8", "rae-8", "aae-8", "vae-16"} <= set(GENERATIVE)
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_a_generative_card_states_its_fd_and_beats_sampled_pca(name):
+    c = card(name)
+    s = c["sampling"]
+    model = zoo.load(name, device="cpu")
+    assert (s["samples"], s["seed"], s["sampler"]) == (10_000, 0, default_sampler(model))
+    assert s["floor_fd"] < s["fd"] < s["pca_fd"]  # better than sampled PCA of its code size, not better than real digits
+    check = zoo.fd(model, samples=c["check"]["sampling"]["samples"])
+    assert check["fd"] == pytest.approx(c["check"]["sampling"]["fd"], rel=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -7,6 +7,8 @@ What users may import from ``zoo`` (everything else is internal):
 - ``train(name, **overrides)``: train an entry into a run folder;
 - ``evaluate(model)``, ``compare(names)``, ``linear_probe(model)``: test metrics beside PCA;
 - ``nll(model, samples=5000)``: the importance-sampled test NLL and ELBO of a model with a likelihood;
+- ``sample(model, n, sampler="prior"|"gmm", seed=0)``: generated images (N, C, H, W) in [0, 1];
+- ``fd(model)``: the Fréchet distance of 10,000 samples to the test set in zoo's MNIST classifier's features;
 - ``sweep(name, params={...}, trials=N, storage=...)``: a hyperparameter search on Optuna (the ``[sweep]`` extra);
 - ``load_dataset(name, split)``: the verified data as uint8 tensors;
 - ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status);
@@ -43,6 +45,8 @@ _LAZY = {
     "Alternating": "training.objectives",
     "register_objective": "training.objectives",
     "sweep": "sweeps",
+    "sample": "evaluation.sampling",
+    "fd": "evaluation.quality",
 }
 
 __all__ = ["__version__", "Autoencoder", "Phase", "register_model", "get_entry", "list_models", "load_registry", "load", *_LAZY]

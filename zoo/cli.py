@@ -14,6 +14,7 @@ import click
 
 from .cli_options import DEVICE_OPTION, FORMAT_OPTION, LIMIT_OPTION, METRIC_CHOICE, QUIET_OPTION
 from .cli_plot import plot_group
+from .cli_sample import sample_command
 from .cli_sweep import sweep_command
 from .console import ZooGroup
 from .data import image_shape
@@ -45,6 +46,7 @@ def main(registries: tuple) -> None:
     zoo eval NAME|PATH       one model's test metrics beside PCA
     zoo compare [NAMES]      every trained model, best first
     zoo plot KIND ...        latent space, samples, digits, data set
+    zoo sample NAME|PATH     images drawn by a sampler (prior, gmm)
     zoo export NAME|PATH     ONNX or TorchScript, checked
     zoo report --out DIR     a page of every model, for a browser
     zoo sweep NAME ...       a hyperparameter search on Optuna
@@ -186,7 +188,7 @@ def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], lim
     """Compare every model with weights (or those named) beside PCA of the same code size."""
     rows = compare(list(names) or None, metric=metric, limit=limit, device=device, samples=samples,
                    progress=None if quiet else progress_line)
-    click.echo(render(rows, COMPARE_COLUMNS, fmt))  # the metrics, nll and elbo, PCA's metrics
+    click.echo(render(rows, COMPARE_COLUMNS, fmt))  # the metrics, nll, elbo and fd, PCA's metrics and fd
     if out:
         for path in write_comparison(rows, metric, out, device=device):
             click.echo(f"wrote {path}", err=True)
@@ -248,3 +250,4 @@ def push_command(target: str, repo: str, private: bool) -> None:
 
 main.add_command(plot_group)
 main.add_command(sweep_command)
+main.add_command(sample_command)

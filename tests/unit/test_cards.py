@@ -51,11 +51,14 @@ def test_cards_and_the_results_table_count_the_pretraining_time():
     assert "Ablation" not in card_markdown(card("modern")) and "pretraining for" not in card_markdown(card("modern"))
 
 
-def test_refresh_readme_rewrites_both_generated_parts_and_nothing_else(tmp_path):
+def test_refresh_readme_rewrites_every_generated_part_and_nothing_else(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\nkept\n<!-- paper:start -->\nold\n"
-                      "<!-- paper:end -->\nalso kept\n<!-- likelihood:start -->\nold\n<!-- likelihood:end -->\nend\n")
-    refresh_readme(readme, [card("modern"), likelihood_card()])
+                      "<!-- paper:end -->\nalso kept\n<!-- likelihood:start -->\nold\n<!-- likelihood:end -->\n"
+                      "<!-- families:start -->\nold\n<!-- families:end -->\nend\n")
+    sampled = likelihood_card()
+    sampled["sampling"] = {"fd": 12.345, "pca_fd": 375.5, "floor_fd": 3.04, "sampler": "prior", "samples": 10000, "seed": 0}
+    refresh_readme(readme, [card("modern"), sampled])
     text = readme.read_text()
     assert "old" not in text and text.startswith("# x\n") and "\nkept\n" in text and text.endswith("end\n")
     assert "\nalso kept\n" in text
@@ -64,6 +67,10 @@ def test_refresh_readme_rewrites_both_generated_parts_and_nothing_else(tmp_path)
     assert "[`modern`](weights/modern/README.md) | mnist | 30 | 0.00350" in results
     assert "[`modern`](weights/modern/README.md): modern model. | mnist, 30 | 2.74 |" in paper
     assert "[`vae-b`](weights/vae-b/README.md)" in likelihood and "vae-b" not in paper
+    families = text.split("<!-- families:start -->")[1]
+    assert "| `vae` | [`vae-b`](weights/vae-b/README.md) | mnist-binary | 40 |" in families
+    assert "| 88.77 | **12.35** (375.50) | prior |" in families and "modern" not in families
+    assert "3.04 (mnist-binary)" in families and "![vae-b: samples](docs/samples/vae-b.png)" in families
 
 
 LIKELIHOOD = {"dataset": "mnist-binary", "n": 10000, "samples": 5000, "nll": 88.7654, "elbo": -93.21, "nll_sem": 0.2871,

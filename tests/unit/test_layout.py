@@ -21,7 +21,7 @@ LAYERS = [
     ("zoo.evaluation",),
     ("zoo.training",),
     ("zoo.reporting", "zoo.export", "zoo.hub", "zoo.sweeps"),
-    ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.cli_sweep", "zoo.__main__", "zoo"),
+    ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.cli_sweep", "zoo.cli_sample", "zoo.__main__", "zoo"),
 ]
 MAX_LINES = 300
 

@@ -24,7 +24,8 @@ DEFAULT_METRICS = ("mse", "psnr", "ssim")
 ALL_METRICS = tuple(METRICS)
 EVAL_METRICS = (*METRICS, "nll")  # zoo eval also takes nll: importance-sampled, with its ELBO beside it
 COMPARE_SAMPLES = 100  # importance samples per image in zoo compare's nll column (zoo eval: 5000)
-COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", *METRICS, "nll", "elbo", *(f"pca_{m}" for m in METRICS)]
+COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", *METRICS, "nll", "elbo", "fd",
+                   *(f"pca_{m}" for m in METRICS), "pca_fd", "floor_fd"]
 
 
 def check_metrics(metrics: Union[str, Iterable[str]]) -> tuple:
@@ -101,8 +102,9 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
 
     Each row: name, dataset, latent_dim, params, the four metrics, ``nll`` and ``elbo`` (nats per test
     image, importance-sampled with ``samples`` draws; None for a model without a likelihood or on grey
-    data), and ``pca_*`` the four metrics for PCA with as many components as the model's code, fitted on
-    the same data set's train split.
+    data), ``fd`` (a generative MNIST model's 10,000 samples; None otherwise), ``pca_*`` the four metrics for
+    PCA with as many components as the model's code, fitted on the same data set's train split, ``pca_fd``
+    that PCA's Gaussian samples' fd and ``floor_fd`` the training images'.
     """
     check_metrics(metric)
     if isinstance(names, (str, os.PathLike)):  # one name
@@ -127,6 +129,7 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
             baselines[key] = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit,
                                           device=device_of(model))
         row.update({f"pca_{m}": baselines[key][m] for m in ALL_METRICS})
+        row.update(sample_columns(model, entry.dataset, entry.latent_dim, baselines))
         rows.append(row)
         if progress is not None:
             progress(f"compare: {number}/{len(names)} {name} ({time.perf_counter() - started:.1f} s)")
@@ -139,6 +142,22 @@ def likelihood_columns(model, dataset: str, samples: int, limit: Optional[int]) 
         return {"nll": None, "elbo": None}
     result = nll(model, samples=samples, dataset=dataset, limit=limit)
     return {"nll": result["nll"], "elbo": result["elbo"]}
+
+
+def sample_columns(model, dataset: str, k: int, cache: Dict[Any, Any]) -> Dict[str, Any]:
+    """``fd`` of a generative model's 10,000 samples (its default sampler, seed 0) where fd is defined (MNIST),
+    beside sampled PCA-k and the training images; None elsewhere."""
+    from .classifier import CLASSIFIER_DATASETS
+    from .quality import fd, floor_fd, pca_fd
+    from .sampling import generative
+
+    if not (generative(model) and dataset in CLASSIFIER_DATASETS):
+        return {"fd": None, "pca_fd": None, "floor_fd": None}
+    if ("fd", dataset, k) not in cache:
+        cache[("fd", dataset, k)] = pca_fd(dataset, k)
+    if ("floor", dataset) not in cache:
+        cache[("floor", dataset)] = floor_fd(dataset)
+    return {"fd": fd(model)["fd"], "pca_fd": cache[("fd", dataset, k)], "floor_fd": cache[("floor", dataset)]}
 
 
 def sort_rows(rows: List[Dict[str, Any]], metric: str) -> List[Dict[str, Any]]:

@@ -116,3 +116,56 @@ class VampConfig:
         require(1 <= self.pseudo_inputs <= 10_000, "pseudo_inputs", f"must be 1..10000, got {self.pseudo_inputs}")
         require(self.pseudo_init_std > 0, "pseudo_init_std", f"must be > 0, got {self.pseudo_init_std}")
         require(self.beta >= 0, "beta", f"must be >= 0, got {self.beta}")
+
+
+@dataclass(frozen=True)
+class WAEConfig:
+    """Wasserstein autoencoder (Tolstikhin et al. 2018), MMD penalty with the inverse multiquadric kernel."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)
+    activation: str = "relu"
+    penalty: float = 10.0  # lambda: weight of the MMD to N(0, I), on the pixel-summed squared error (as in the paper)
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+        _check_activation("activation", self.activation)
+        require(self.penalty >= 0, "penalty", f"must be >= 0, got {self.penalty}")
+
+
+@dataclass(frozen=True)
+class RAEConfig:
+    """Regularised deterministic autoencoder (Ghosh et al. 2020): an L2 penalty on the code, and on the decoder
+    its weights' squared norm (``"l2"``) or the squared gradient of its output with respect to the code (``"gp"``)."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)
+    activation: str = "relu"
+    variant: str = "l2"  # "l2": decoder weight decay; "gp": decoder gradient penalty
+    code_weight: float = 1.0  # beta: of ||z||^2 / 2, on the pixel-summed squared error
+    decoder_weight: float = 1e-7  # lambda: of the decoder regulariser, on the same scale
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+        _check_activation("activation", self.activation)
+        require(self.variant in ("l2", "gp"), "variant", f'must be "l2" or "gp", got {self.variant!r}')
+        require(self.code_weight >= 0, "code_weight", f"must be >= 0, got {self.code_weight}")
+        require(self.decoder_weight >= 0, "decoder_weight", f"must be >= 0, got {self.decoder_weight}")
+
+
+@dataclass(frozen=True)
+class AAEConfig:
+    """Adversarial autoencoder (Makhzani et al. 2016): a discriminator tells codes from N(0, I) draws, with an
+    optimizer of its own; the autoencoder learns to reconstruct and to fool it."""
+
+    latent_dim: int
+    hidden: List[int] = field(default_factory=list)
+    activation: str = "relu"
+    discriminator: List[int] = field(default_factory=lambda: [256, 256])  # its hidden widths
+    adversarial_weight: float = 1.0  # of the fooling term, on the pixel-summed squared error
+
+    def __post_init__(self):
+        _check_widths(self.hidden, self.latent_dim)
+        _check_widths(self.discriminator, self.latent_dim)
+        _check_activation("activation", self.activation)
+        require(self.adversarial_weight >= 0, "adversarial_weight", f"must be >= 0, got {self.adversarial_weight}")

@@ -14,16 +14,20 @@ from typing import Any, Dict, List
 
 from ..data import checksums, load_dataset
 from ..evaluation import ALL_METRICS, eval_rows
+from ..evaluation.classifier import CLASSIFIER_DATASETS
 from ..evaluation.likelihood import has_likelihood, is_binary, nll
+from ..evaluation.quality import fd, floor_fd, pca_fd
+from ..evaluation.sampling import GMM_FILE, default_sampler, gaussian_mixture, generative, sample
 from ..io import atomic_write_json, atomic_write_text
 from ..training.outputs import TrainingFacts
 from ..weights import WEIGHTS_FILE, load, read_metadata
 
 CHECK_LIMIT = 1000
+CHECK_FD_SAMPLES = 1000  # the fd check the tests reproduce: 1,000 samples (seed 0) against the test set
 FIGURES_DIR = "docs/reconstructions"  # the README's figures (the shipped grids, upscaled)
 FIGURE_SCALE = 3
 SHIPPED_FILES = (WEIGHTS_FILE, "reconstructions.png", "losses.png")  # copied from the run folder
-SAMPLES_FILE = "samples.png"  # a generative entry's samples from its prior, drawn when its card is written
+SAMPLES_FILE = "samples.png"  # a generative entry's samples by its default sampler, drawn when its card is written
 
 # Published results, by data set and code size, in squared error per test image (the sum over the
 # pixels of the squared difference, averaged over the images): a card of a model with that data
@@ -94,9 +98,10 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
         "test": metrics,
         "check": {"limit": CHECK_LIMIT, **{r["task"]: {m: r[m] for m in ALL_METRICS} for r in check_rows}},
         "reproduce": f"zoo train {name}",
-        "files": {f: sha256_file(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE) if (folder / f).exists()},
+        "files": {f: sha256_file(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE, GMM_FILE) if (folder / f).exists()},
     }
     model = load(str(folder / WEIGHTS_FILE), device=device)
+    measure_sampling(card, model)
     if has_likelihood(model) and is_binary(card["dataset"]):
         started = time.perf_counter()
         card["likelihood"] = {**nll(model, samples=LIKELIHOOD_SAMPLES), "seed": 0,
@@ -107,6 +112,30 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     if (card["dataset"], card["latent_dim"]) in PUBLISHED:
         recon, pixels = metrics["reconstruction"], load_dataset(card["dataset"], "test").images[0].numel()
         card["squared_error_per_image"] = {"model": recon["model"]["mse"] * pixels, "pca": recon["pca"]["mse"] * pixels}
+    return card
+
+
+def measure_sampling(card: Dict[str, Any], model) -> None:
+    """A generative MNIST model's ``sampling`` block: fd of 10,000 samples (seed 0) beside sampled PCA of its code
+    size and the training images, and a check on 1,000 samples that the tests reproduce exactly."""
+    if not (generative(model) and card["dataset"] in CLASSIFIER_DATASETS):
+        return
+    started = time.perf_counter()
+    card["sampling"] = {**fd(model), "seconds": round(time.perf_counter() - started, 1),
+                        "pca_fd": pca_fd(card["dataset"], card["latent_dim"]), "floor_fd": floor_fd(card["dataset"])}
+    card["check"]["sampling"] = {"samples": CHECK_FD_SAMPLES, "fd": fd(model, samples=CHECK_FD_SAMPLES)["fd"]}
+
+
+def add_sampling(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
+    """Add the samples and their ``sampling`` block to a card measured before them, leaving the rest as measured
+    (a likelihood card's NLL took half an hour)."""
+    folder = Path(folder)
+    card = json.loads((folder / "card.json").read_text())
+    write_samples(folder, device=device)
+    measure_sampling(card, load(str(folder / WEIGHTS_FILE), device=device))
+    card["files"] = {f: sha256_file(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE, GMM_FILE) if (folder / f).exists()}
+    atomic_write_json(folder / "card.json", card)
+    atomic_write_text(folder / "README.md", card_markdown(card))
     return card
 
 
@@ -161,8 +190,14 @@ def card_markdown(card: Dict[str, Any]) -> str:
                       f"report {paper['model']:.2f} for {paper['what']}, {paper['pca']:.2f} for PCA)."]
     lines += ["", "Test metrics on all 10,000 test images, measured by `zoo eval`.", "",
               "![reconstructions](reconstructions.png)", "", "![losses](losses.png)", ""]
+    if "sampling" in card:
+        s = card["sampling"]
+        lines += [f"Samples: the {s['sampler']} sampler (its default). fd {s['fd']:.2f} for {s['samples']:,} samples "
+                  f"(seed {s['seed']}) against the test set, in zoo's MNIST classifier's features (not Inception FID); "
+                  f"PCA-{card['latent_dim']} with a Gaussian on its codes, sampled: {s['pca_fd']:.2f}; the training images "
+                  f"(the floor): {s['floor_fd']:.2f}.", ""]
     if SAMPLES_FILE in card.get("files", {}):
-        lines += [f"Samples from the prior (64 draws, seed 0; `zoo.load({card['name']!r}).sample(64)`):", "",
+        lines += [f"64 samples, seed 0 (`zoo sample {card['name']} --n 64 --out samples.png`):", "",
                   f"![samples]({SAMPLES_FILE})", ""]
     return "\n".join(lines)
 
@@ -180,13 +215,16 @@ def training_time(training: Dict[str, Any]) -> str:
 
 
 def write_samples(folder: Path, *, device: str = "cpu") -> None:
-    """``samples.png`` beside the weights of a model that samples: 64 draws from its prior, seed 0."""
-    from ..figures import save_grid
-    from .model_figures import samples_grid
+    """``samples.png`` beside the weights of a generative model: 64 draws by its default sampler, seed 0 (a
+    ``gmm`` model's mixture fitted and written beside the weights first, ``gmm.safetensors``)."""
+    from ..figures import reconstruction_grid, save_grid
 
     model = load(str(Path(folder) / WEIGHTS_FILE), device=device)
-    if hasattr(model, "sample"):
-        save_grid(Path(folder) / SAMPLES_FILE, samples_grid(model, n=64, seed=0))
+    if not generative(model):
+        return
+    if default_sampler(model) == "gmm":
+        gaussian_mixture(model, refit=True, path=Path(folder) / GMM_FILE)
+    save_grid(Path(folder) / SAMPLES_FILE, reconstruction_grid([sample(model, 64, seed=0)], nrow=8))
 
 
 def write_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:

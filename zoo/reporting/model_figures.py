@@ -55,12 +55,13 @@ def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", 
 
 @torch.no_grad()
 def samples_grid(model, *, n: int = 64, seed: int = 0) -> torch.Tensor:
-    """Images decoded from prior samples (variational models only), 8 a row."""
-    if not hasattr(model, "sample"):
-        raise UsageError(f"{model.entry.name or 'this model'} is not variational: only a VAE can sample")
-    model.eval()
-    g = torch.Generator(device=device_of(model)).manual_seed(seed)
-    return reconstruction_grid([model.sample(n, generator=g)], nrow=8)
+    """``n`` images by a generative model's default sampler (``zoo.sample``), 8 a row."""
+    from ..evaluation.sampling import generative, model_name, sample
+
+    if not generative(model):
+        raise UsageError(f"{model_name(model)} does not generate by itself (it has no prior): zoo sample "
+                         f"{model_name(model)} --sampler gmm draws through a mixture fitted to its codes")
+    return reconstruction_grid([sample(model, n, seed=seed)], nrow=8)
 
 
 @torch.no_grad()

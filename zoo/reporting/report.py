@@ -23,6 +23,7 @@ import torch
 from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError, WeightsError, option, shown
 from ..evaluation.results import compare
+from ..evaluation.sampling import generative
 from ..figures import reconstruction_grid
 from ..io import atomic_write_text
 from ..models import eval_mode
@@ -110,7 +111,7 @@ def model_section(target: str, row: Dict[str, Any]) -> Dict[str, Any]:
             g = torch.Generator().manual_seed(derive_seed(entry.recipe.seed, "report"))
             noisy = corrupt(x, entry.recipe.noise.hardest(), g)
             section["denoising"] = png_uri(reconstruction_grid([x, noisy, model(noisy)], nrow=min(8, len(x))), scale)
-        if hasattr(model, "sample"):
+        if generative(model):  # by its default sampler: a shipped RAE's mixture is read, never fitted here
             section["samples"] = png_uri(samples_grid(model, n=32, seed=0), scale)
         section["interpolation"] = png_uri(interpolation_grid(model, start=0, end=1, steps=10), scale)
         section["scatter"] = _scatter(model, test, info)

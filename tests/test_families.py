@@ -1,0 +1,212 @@
+"""The regularised families (wae, rae, aae), the samplers (prior, gmm), zoo sample and the fd score."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from killing import kill_in_first_epoch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from test_hardening import cli, one_line
+
+import zoo
+import zoo.paths
+from zoo.cli import main
+from zoo.errors import UsageError, WeightsError
+from zoo.evaluation.classifier import frechet_distance, gaussian_stats
+from zoo.evaluation.gmm import fit_gaussian_mixture
+from zoo.evaluation.sampling import GMM_FILE, sample
+from zoo.models import build_model
+from zoo.models.regularised import imq_mmd
+
+FAMILIES = [("wae", {}), ("rae", {"variant": "l2"}), ("rae", {"variant": "gp"}), ("aae", {"discriminator": [32]})]
+
+
+@pytest.mark.parametrize("key, extra", FAMILIES)
+def test_each_family_trains_on_its_loss(key, extra, mnist_batch):
+    torch.manual_seed(0)
+    model = build_model(key, {"latent_dim": 8, "hidden": [64], **extra}, (1, 28, 28)).train()
+    out = model.loss(mnist_batch, mnist_batch)
+    assert out.loss.dim() == 0 and torch.isfinite(out.loss) and out.parts["recon"] > 0
+    out.loss.backward()
+    trained = [p for n, p in model.named_parameters() if not n.startswith("discriminator")]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
+    assert model.encode(mnist_batch).shape == (16, 8)
+    penalty = {"wae": "mmd", "rae": "code", "aae": "fool"}[key]
+    assert out.parts[penalty] > 0
+
+
+def test_the_mmd_is_near_zero_for_prior_draws_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
+    same, shifted = float(imq_mmd(a, b)), float(imq_mmd(a + 1.0, b))
+    assert abs(same) < 0.02 and shifted > 20 * abs(same) and shifted > 0.1
+
+
+def test_the_rae_decoder_penalties_are_what_they_say(mnist_batch):
+    torch.manual_seed(0)
+    l2 = build_model("rae", {"latent_dim": 8, "hidden": [64], "variant": "l2"}, (1, 28, 28)).train()
+    weights = sum(float(p.pow(2).sum()) for n, p in l2.decoder.named_parameters() if n.endswith("weight"))
+    assert l2.loss(mnist_batch, mnist_batch).parts["decoder_reg"] == pytest.approx(weights, rel=1e-5)
+    gp = build_model("rae", {"latent_dim": 8, "hidden": [64], "variant": "gp"}, (1, 28, 28)).train()
+    z = gp.encode(mnist_batch).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(gp.decode(z).sum(), z)
+    expected = float(grad.pow(2).sum(1).mean())
+    assert gp.loss(mnist_batch, mnist_batch).parts["decoder_reg"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_aae_trains_two_optimizers_in_turn(tmp_path):
+    summary = zoo.train("aae-8", out=tmp_path / "run", epochs=1, limit_batches=5, device="cpu", quiet=True)
+    with safe_open(str(tmp_path / "run" / "state.safetensors"), framework="pt") as f:
+        info = json.loads(f.metadata()["zoo.state"])
+    assert {"optimizer.autoencoder", "optimizer.discriminator"} <= set(info["parts"])
+    parts = summary["history"][0]["parts"]
+    assert {"recon", "fool", "discriminator/loss", "discriminator/accuracy"} <= set(parts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_the_aae_entry_resumes_bitwise_after_sigkill(tmp_path):
+    args = ["train", "aae-8", "--epochs", "2", "--limit-batches", "40", "--checkpoint-every", "6", "--device", "cpu",
+            "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "ZOO_REGISTRY"}
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "zoo", *args, *extra], capture_output=True, text=True, env=env,
+                              timeout=300)
+
+    assert run("--out", str(tmp_path / "straight")).returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", *args, "--out", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    epoch, step = kill_in_first_epoch(proc, killed, 12, lambda: os.kill(proc.pid, signal.SIGKILL))
+    assert proc.returncode == -signal.SIGKILL and epoch == 0 and 12 <= step < 40
+    resumed = run("--out", str(killed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_file(str(tmp_path / "straight" / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    assert a.keys() == b.keys() and any(k.startswith("discriminator") for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# ---------------------------------------------------------------------------------------------- samplers
+def test_the_mixture_fit_matches_scikit_learn():
+    sklearn = pytest.importorskip("sklearn.mixture")
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 4, generator=g) * 4
+    x = torch.cat([c + torch.randn(500, 4, generator=g) * (i + 1) * 0.5 for i, c in enumerate(centres)]).double()
+    ours = fit_gaussian_mixture(x, 3, seed=0)
+    theirs = sklearn.GaussianMixture(3, covariance_type="full", random_state=0, n_init=3).fit(x.numpy())
+    assert ours.log_likelihood == pytest.approx(theirs.score(x.numpy()), abs=1e-2)
+    assert float(ours.log_prob(x).mean()) == pytest.approx(ours.log_likelihood, abs=1e-3)
+    draws = ours.sample(20000, torch.Generator().manual_seed(1))
+    assert torch.allclose(draws.double().mean(0), x.mean(0), atol=0.1)
+
+
+def test_samplers_and_their_errors(tmp_path):
+    zoo.train("deep-784-32", out=tmp_path / "run", epochs=1, limit_batches=20, device="cpu", quiet=True)
+    model = zoo.load(tmp_path / "run", device="cpu")
+    with pytest.raises(UsageError, match="has no prior to sample"):
+        sample(model, 4, sampler="prior")
+    lines = []
+    first = sample(model, 16, sampler="gmm", seed=3, say=lines.append)
+    assert first.shape == (16, 1, 28, 28) and 0 <= first.min() and first.max() <= 1
+    assert lines and lines[0].startswith("fitting a 10-component Gaussian mixture")
+    assert (tmp_path / "run" / GMM_FILE).is_file()
+    lines.clear()
+    assert torch.equal(sample(model, 16, sampler="gmm", seed=3, say=lines.append), first) and not lines  # read back
+    assert not torch.equal(sample(model, 16, sampler="gmm", seed=4), first)
+    with pytest.raises(UsageError, match="--n must be a whole number from 1"):
+        sample(model, 0)
+    # a mixture fitted to other weights is refused
+    zoo.train("deep-784-32", out=tmp_path / "other", epochs=1, limit_batches=20, seed=1, device="cpu", quiet=True)
+    (tmp_path / "other" / GMM_FILE).write_bytes((tmp_path / "run" / GMM_FILE).read_bytes())
+    with pytest.raises(WeightsError, match="was fitted to other weights"):
+        sample(zoo.load(tmp_path / "other", device="cpu"), 4, sampler="gmm")
+    vae = zoo.load("vae-16", device="cpu")
+    assert torch.equal(sample(vae, 8, seed=0), sample(vae, 8, sampler="prior", seed=0))
+
+
+def test_zoo_sample_writes_a_grid_and_the_tensor(tmp_path):
+    grid, tensor = tmp_path / "grid.png", tmp_path / "samples.safetensors"
+    result = cli("sample", "vae-16", "--n", 20, "--seed", 2, "--out", grid, "--save-tensor", tensor, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    samples = load_file(str(tensor))["samples"]
+    assert samples.shape == (20, 1, 28, 28) and samples.dtype == torch.float32
+    assert torch.equal(samples, zoo.sample(zoo.load("vae-16", device="cpu"), 20, seed=2))
+    assert "20 of 20 samples of vae-16 (prior sampler, seed 2)" in result.output
+    assert "--n must be a whole number from 1" in one_line(cli("sample", "vae-16", "--n", 0, "--out", grid), 2)
+    assert "has no prior to sample" in one_line(cli("sample", "deep-784-32", "--sampler", "prior", "--out", grid), 2)
+    assert "names a PNG file" in one_line(cli("sample", "vae-16", "--out", tmp_path / "grid.jpg"), 2)
+    broken = tmp_path / "run"
+    zoo.train("deep-784-32", out=broken, epochs=1, limit_batches=2, device="cpu", quiet=True)
+    (broken / GMM_FILE).write_bytes(b"not a safetensors file")
+    assert "sampler file" in one_line(cli("sample", broken, "--sampler", "gmm", "--out", grid), 1)
+
+
+# ---------------------------------------------------------------------------------------------- fd
+def test_the_frechet_distance_matches_the_scipy_formula():
+    linalg = pytest.importorskip("scipy.linalg")
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2000, 16, generator=g, dtype=torch.float64)
+    b = torch.randn(2000, 16, generator=g, dtype=torch.float64) @ torch.randn(16, 16, generator=g, dtype=torch.float64) * 0.3 + 0.5
+    (m1, s1), (m2, s2) = gaussian_stats(a), gaussian_stats(b)
+    assert torch.allclose(s1, torch.from_numpy(np.cov(a.numpy(), rowvar=False)))
+    root = linalg.sqrtm(s1.numpy() @ s2.numpy()).real  # pytorch-fid's calculate_frechet_distance
+    reference = float(((m1 - m2) ** 2).sum()) + np.trace(s1.numpy()) + np.trace(s2.numpy()) - 2 * np.trace(root)
+    assert frechet_distance(m1, s1, m2, s2) == pytest.approx(reference, rel=1e-8)
+    assert frechet_distance(m1, s1, m1, s1) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_the_readme_sample_lines_run_as_written(tmp_path, monkeypatch):
+    """README's `zoo sample` block, each line as written (fewer samples for the 10,000), in a fresh folder."""
+    import re
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    text = (zoo.paths.REPO_DIR / "README.md").read_text()
+    block = re.search(r"### Samples and their quality.*?```bash\n(.*?)```", text, flags=re.S).group(1)
+    lines = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
+    assert [words[:2] for words in lines] == [["zoo", "sample"]] * 3
+    for words in lines:
+        words = ["500" if i and words[i - 1] == "--n" and w == "10000" else w for i, w in enumerate(words)]
+        result = CliRunner().invoke(main, [*words[1:], "--device", "cpu"])
+        assert result.exit_code == 0, (words, result.output)
+    assert load_file("rae.safetensors")["samples"].shape == (500, 1, 28, 28)
+    assert {p.name for p in tmp_path.iterdir()} == {"wae.png", "rae.png", "rae.safetensors", "deep.png"}
+
+
+def test_compare_scores_generative_models_by_fd_beside_its_baselines(tmp_path):
+    zoo.train("deep-784-32", out=tmp_path / "deep", epochs=1, limit_batches=5, device="cpu", quiet=True)
+    rows = {r["name"]: r for r in zoo.compare(["wae-8", str(tmp_path / "deep")], limit=200, device="cpu")}
+    wae = rows["wae-8"]
+    assert wae["floor_fd"] < wae["fd"] < wae["pca_fd"]
+    assert rows[str(tmp_path / "deep")]["fd"] is None  # no prior: not scored by compare
+    card = json.loads((zoo.paths.REPO_DIR / "weights" / "wae-8" / "card.json").read_text())
+    assert wae["fd"] == pytest.approx(card["sampling"]["fd"], rel=1e-6)
+
+
+def test_the_shipped_classifier_is_as_its_card_says():
+    from zoo.data import checksums, load_dataset, to_float
+    from zoo.evaluation.classifier import classifier_dir, load_classifier
+
+    folder = classifier_dir("mnist")
+    card = json.loads((folder / "card.json").read_text())
+    assert card["files"]["model.safetensors"] == hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert card["data_sha256"] == checksums("mnist") and card["test_images"] == 10_000
+    classifier = load_classifier("mnist")
+    test = load_dataset("mnist", "test")
+    with torch.no_grad():
+        right = sum(int((classifier(to_float(test.images[i:i + 1000])).argmax(1) == test.labels[i:i + 1000]).sum())
+                    for i in range(0, 10_000, 1000))
+    assert right / 10_000 == card["test_accuracy"] >= 0.99
