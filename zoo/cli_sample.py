@@ -27,7 +27,7 @@ def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: 
                    device: str) -> None:
     """Draw N images from NAME|PATH with a sampler; a grid PNG (and the tensor)."""
     from .evaluation.sampling import default_sampler, model_name, sample
-    from .figures import reconstruction_grid, save_grid
+    from .figures import image_grid, save_grid
     from .io import atomic_save_safetensors
     from .weights import load
 
@@ -42,7 +42,7 @@ def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: 
     for path in (out, save_tensor):
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_grid(out, reconstruction_grid([images[:shown_n]], nrow=max(1, math.ceil(math.sqrt(shown_n)))))
+    save_grid(out, image_grid(images[:shown_n], nrow=max(1, math.ceil(math.sqrt(shown_n)))))
     click.echo(f"wrote {out}: {shown_n} of {n} samples of {model_name(model)} ({used} sampler, seed {seed})")
     if save_tensor is not None:
         meta = {"zoo.model": model_name(model), "zoo.sampler": used, "zoo.seed": str(seed),

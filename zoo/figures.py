@@ -32,6 +32,15 @@ def reconstruction_grid(rows: Sequence[torch.Tensor], *, nrow: int = 8, padding:
     return make_grid(images, nrow=nrow, padding=padding, pad_value=1.0)
 
 
+def image_grid(images: torch.Tensor, *, nrow: int, padding: int = 2) -> torch.Tensor:
+    """Any number of images ``(N, C, H, W)`` in ``[0, 1]``, ``nrow`` a row (the last row may be short)."""
+    from torchvision.utils import make_grid
+
+    if images.dim() != 4 or not len(images):
+        raise ValueError(f"image_grid needs images (N, C, H, W) with N >= 1, got {tuple(images.shape)}")
+    return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
+
+
 def _png_bytes_of_tensor(grid: torch.Tensor) -> bytes:
     from torchvision.utils import save_image
 
