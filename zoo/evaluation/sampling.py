@@ -12,7 +12,6 @@ A family's default sampler is its class attribute ``default_sampler`` (``prior``
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Callable, Optional, Tuple
@@ -40,14 +39,18 @@ def model_name(model: torch.nn.Module) -> str:
     return entry.name if entry is not None else type(model).__name__
 
 
+def has_prior(model: torch.nn.Module) -> bool:
+    return callable(getattr(model, "sample_prior", None))
+
+
 def default_sampler(model: torch.nn.Module) -> str:
     """The sampler a model generates with unless told: its ``default_sampler``, else prior where it has one."""
-    return getattr(model, "default_sampler", None) or ("prior" if callable(getattr(model, "sample_prior", None)) else "gmm")
+    return getattr(model, "default_sampler", None) or ("prior" if has_prior(model) else "gmm")
 
 
 def generative(model: torch.nn.Module) -> bool:
     """A model that generates by its default sampler: one with a prior, or one whose family names ``gmm``."""
-    return callable(getattr(model, "sample_prior", None)) or getattr(model, "default_sampler", None) == "gmm"
+    return has_prior(model) or getattr(model, "default_sampler", None) == "gmm"
 
 
 def check_sampler(model: torch.nn.Module, sampler: Optional[str]) -> str:
@@ -55,7 +58,7 @@ def check_sampler(model: torch.nn.Module, sampler: Optional[str]) -> str:
     if sampler not in SAMPLERS:
         raise UsageError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     name = model_name(model)
-    if sampler == "prior" and not callable(getattr(model, "sample_prior", None)):
+    if sampler == "prior" and not has_prior(model):
         raise UsageError(f"{name} has no prior to sample (its codes were not trained towards one): use --sampler gmm")
     if sampler == "gmm" and not getattr(model, "continuous_codes", True):
         raise UsageError(f"{name} has no continuous codes to fit a mixture to (its code is {getattr(model, 'code_kind', 'discrete')}): "
@@ -151,7 +154,3 @@ def sample(model: torch.nn.Module, n: int, *, sampler: Optional[str] = None, see
         for start in range(0, n, CHUNK):
             out.append(model.decode(codes[start:start + CHUNK].to(device).float()).float().clamp(0, 1).cpu())
     return torch.cat(out)
-
-
-def grid_rows(n: int) -> int:
-    return max(1, int(math.ceil(math.sqrt(n))))

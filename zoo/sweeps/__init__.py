@@ -15,7 +15,7 @@ from ..data import dataset_info
 from ..entries import NAME_RE
 from ..errors import UsageError, checked_call, shown
 from ..io import atomic_write_json
-from ..registry import Registry, get_entry
+from ..registry import Registry, get_entry, list_models
 from . import study as studies
 from .space import applied, parse_space
 from .threads import Workers
@@ -137,7 +137,7 @@ def export_entry(made, file: Union[str, Path], *, entry_name: Optional[str] = No
             raise UsageError(f"--export-entry adds to a registry file, and {exc}" if isinstance(exc, UsageError) else
                              f"--export-entry {shown(path)} cannot be read: {exc}") from None
         document.setdefault("models", {})
-    if new_name in get_known_names() and new_name not in document["models"]:
+    if new_name in list_models() and new_name not in document["models"]:
         raise UsageError(f"{new_name!r} is already a zoo name; pass --entry-name")
     document["models"][new_name] = data
     Registry.from_json(json.dumps(document), source=str(path), path=path)  # what zoo --registry will read
@@ -146,9 +146,3 @@ def export_entry(made, file: Union[str, Path], *, entry_name: Optional[str] = No
     except OSError as exc:
         raise UsageError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
     return new_name
-
-
-def get_known_names():
-    from ..registry import list_models
-
-    return set(list_models())
