@@ -72,6 +72,9 @@ class Entry:
             except ValueError as exc:
                 kwargs = json.dumps(self.kwargs, sort_keys=True)
                 raise SchemaError("recipe.pretrain", f"{exc} ({self.architecture} {kwargs})") from None
+        if self.recipe.prior is not None and not callable(getattr(model, "prior_loss", None)):
+            raise SchemaError("recipe.prior", f"a {self.architecture} model has no discrete codes for a code prior "
+                                              "to model (the stage is for a model with prior_loss, as vq-vae)")
         return n
 
     @property

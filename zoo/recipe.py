@@ -11,20 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from .schema import SchemaError, from_dict, require, to_dict
+from .stages import CodePrior, EarlyStoppingRule, Pretrain
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
-
-
-@dataclass(frozen=True)
-class EarlyStoppingRule:
-    """Stop when validation loss has not improved by more than ``min_delta`` for ``patience`` epochs."""
-
-    patience: int
-    min_delta: float = 0.0
-
-    def __post_init__(self):
-        require(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
-        require(self.min_delta >= 0, "min_delta", f"must be >= 0, got {self.min_delta}")
 
 
 @dataclass(frozen=True)
@@ -68,36 +57,6 @@ class Scheduler:
             require(self.gamma is not None and 0 < self.gamma <= 1, "gamma", "step needs gamma in (0, 1]")
         else:
             require(self.step_size is None and self.gamma is None, "type", "cosine takes no step_size or gamma")
-
-
-@dataclass(frozen=True)
-class Pretrain:
-    """Greedy layer-wise pretraining before training: ``rbm`` trains the encoder as a stack of restricted
-    Boltzmann machines with CD-1 (Hinton & Salakhutdinov, Science 2006), each on the codes of the one
-    below, then unrolls the stack into the encoder and its mirror into the decoder. The defaults are
-    the settings of the paper's published code; it fits MLPs of logistic layers (see
-    :func:`zoo.models.rbm_stack`)."""
-
-    type: Literal["rbm"]
-    epochs: int = 50  # per layer; 0 skips the stage (the ablation: the same training from a random start)
-    batch_size: int = 100
-    lr: float = 0.1  # layers with logistic (binary) hidden units
-    lr_linear: float = 0.001  # a linear code layer (Gaussian hidden units of unit variance)
-    momentum: float = 0.9
-    initial_momentum: float = 0.5  # for the first ``momentum_epochs`` epochs of each layer
-    momentum_epochs: int = 5
-    weight_cost: float = 0.0002  # L2 penalty on the weights
-    init_std: float = 0.1  # weights start as N(0, init_std^2), biases at zero
-
-    def __post_init__(self):
-        require(self.epochs >= 0, "epochs", f"must be >= 0, got {self.epochs}")
-        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        for key in ("lr", "lr_linear", "init_std"):
-            require(getattr(self, key) > 0, key, f"must be > 0, got {getattr(self, key)}")
-        for key in ("momentum", "initial_momentum"):
-            require(0 <= getattr(self, key) < 1, key, f"must be in [0, 1), got {getattr(self, key)}")
-        require(self.momentum_epochs >= 0, "momentum_epochs", f"must be >= 0, got {self.momentum_epochs}")
-        require(self.weight_cost >= 0, "weight_cost", f"must be >= 0, got {self.weight_cost}")
 
 
 @dataclass(frozen=True)
@@ -201,6 +160,7 @@ class Recipe:
     scheduler: Optional[Scheduler] = None
     noise: Optional[Noise] = None  # set for denoising: inputs corrupted, targets clean
     pretrain: Optional[Pretrain] = None  # a stage before training (RBM pretraining)
+    prior: Optional[CodePrior] = None  # a stage after training: a prior over the codes (a VQ-VAE's PixelCNN)
     optimizers: Dict[str, PhaseOptimizer] = field(default_factory=dict)  # per phase of a multi-optimizer objective
     notes: str = ""  # why the recipe is what it is
 

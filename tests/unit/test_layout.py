@@ -14,7 +14,7 @@ LAYERS = [
      "zoo.console"),
     ("zoo.models",),
     ("zoo.sources",),
-    ("zoo.recipe",),
+    ("zoo.recipe", "zoo.stages"),
     ("zoo.entries", "zoo.registry"),
     ("zoo.data", "zoo.noise"),
     ("zoo.weights", "zoo.hf"),

@@ -16,7 +16,7 @@ from ..data import check_limit, load_dataset
 from ..errors import UsageError
 from ..models import eval_mode
 from .pca import load_pca
-from .scoring import check_model, device_of, encode_all, model_dataset
+from .scoring import check_model, continuous_view, device_of, encode_all, model_dataset
 
 L2 = 1e-4  # weight decay on the probe's weights (mean cross-entropy + L2/2 * |W|^2)
 
@@ -64,10 +64,11 @@ def linear_probe(model: torch.nn.Module, *, dataset: Optional[str] = None, limit
         raise UsageError(f"The linear probe needs labels, and {dataset} has none (class folders, or y_train/y_test)")
     n_train = 6 * limit if limit else None
     device = device_of(model)
+    encode = continuous_view(model)[0]  # a discrete code as its codebook vectors
     with eval_mode(model):
-        train_codes = encode_all(model.encode, train.images[:n_train], device)
-        test_codes = encode_all(model.encode, test.images[:limit], device)
-    k = train_codes.shape[1]
+        train_codes = encode_all(encode, train.images[:n_train], device)
+        test_codes = encode_all(encode, test.images[:limit], device)
+    k = getattr(model, "latent_dim", train_codes.shape[1])  # PCA of the code size (a discrete code: its positions)
     pca = load_pca(dataset, device=device)
     pca_train = encode_all(lambda x: pca.encode(x, k), train.images[:n_train], device)
     pca_test = encode_all(lambda x: pca.encode(x, k), test.images[:limit], device)

@@ -6,7 +6,7 @@ pass costs one host sync. ``EVAL_BATCH`` is larger than any training batch: no g
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, Iterator, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 
@@ -74,6 +74,15 @@ def mean_loss(model: torch.nn.Module, images: torch.Tensor, recipe: Recipe, purp
 def encode_all(encode: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, device) -> torch.Tensor:
     """Codes of every image, float64, on ``device``."""
     return torch.cat([encode(x).double() for x in batches(images, device)])
+
+
+def continuous_view(model: torch.nn.Module) -> Tuple[Callable, Callable, str]:
+    """(encode, decode, what it is) of the model's code as continuous vectors: the code itself, or for a model
+    whose code is discrete (a VQ-VAE's codebook indices) its ``features`` (the indices' codebook vectors) and
+    ``decode_features``: what the latent scatter, the linear probe and the interpolation read."""
+    if getattr(model, "continuous_codes", True):
+        return model.encode, model.decode, "code"
+    return model.features, model.decode_features, "code's codebook vectors"
 
 
 def device_of(model: torch.nn.Module) -> torch.device:

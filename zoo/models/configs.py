@@ -169,3 +169,31 @@ class AAEConfig:
         _check_widths(self.discriminator, self.latent_dim)
         _check_activation("activation", self.activation)
         require(self.adversarial_weight >= 0, "adversarial_weight", f"must be >= 0, got {self.adversarial_weight}")
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """VQ-VAE (van den Oord et al. 2017): a convolutional encoder to an (H/4) x (W/4) grid of vectors, each
+    replaced by the nearest of ``codebook_size`` codebook vectors, and a convolutional decoder; the codebook
+    follows the encoder by exponential moving averages. ``latent_dim`` is the grid's positions (49 for 28 x 28):
+    the code ``encode`` gives is one codebook index per position. A PixelCNN over the index grid is its prior."""
+
+    latent_dim: int  # (H/4) * (W/4): checked against the image size by the model
+    channels: int = 64  # of the encoder's and decoder's convolutions
+    residual_layers: int = 2  # residual 3x3-1x1 blocks after the encoder's and before the decoder's strided convs
+    embedding_dim: int = 16  # D: of each codebook vector
+    codebook_size: int = 128  # K
+    commitment_cost: float = 0.25  # beta: of |z_e - sg(e)|^2
+    decay: float = 0.99  # of the codebook's moving averages
+    restart_below: float = 1.0  # a code whose moving-average use falls below this (per batch) restarts at an encoder output
+    prior_channels: int = 32  # of the PixelCNN prior's gated layers
+    prior_layers: int = 6  # gated layers: the first a 5x5 mask-A layer, then 3x3 mask-B layers (6 see all of a 7x7 grid)
+
+    def __post_init__(self):
+        _check_widths([self.channels, self.embedding_dim, self.prior_channels], self.latent_dim)
+        require(0 <= self.residual_layers <= 16, "residual_layers", f"must be 0..16, got {self.residual_layers}")
+        require(2 <= self.codebook_size <= 65536, "codebook_size", f"must be 2..65536, got {self.codebook_size}")
+        require(self.commitment_cost >= 0, "commitment_cost", f"must be >= 0, got {self.commitment_cost}")
+        require(0 < self.decay < 1, "decay", f"must be in (0, 1), got {self.decay}")
+        require(self.restart_below >= 0, "restart_below", f"must be >= 0, got {self.restart_below}")
+        require(1 <= self.prior_layers <= 32, "prior_layers", f"must be 1..32, got {self.prior_layers}")

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Dict, List
+
+import torch
 
 from ..data import checksums, load_dataset
 from ..evaluation import ALL_METRICS, eval_rows
 from ..evaluation.classifier import CLASSIFIER_DATASETS
 from ..evaluation.likelihood import has_likelihood, is_binary, nll
 from ..evaluation.quality import fd, floor_fd, pca_fd
+from ..evaluation.scoring import device_of, encode_all
 from ..evaluation.sampling import GMM_FILE, default_sampler, gaussian_mixture, generative, sample
 from ..io import atomic_write_json, atomic_write_text
+from ..models.base import eval_mode
 from ..training.outputs import TrainingFacts
 from ..weights import WEIGHTS_FILE, load, read_metadata
 
@@ -109,10 +114,25 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
                               "command": f"zoo eval {name} --metric nll --samples {LIKELIHOOD_SAMPLES}"}
         check = nll(model, **CHECK_LIKELIHOOD)
         card["check"]["likelihood"] = {**CHECK_LIKELIHOOD, "nll": check["nll"], "elbo": check["elbo"]}
+    if callable(getattr(model, "prior_loss", None)):
+        card["code_prior"] = code_prior_block(model, card["dataset"])
     if (card["dataset"], card["latent_dim"]) in PUBLISHED:
         recon, pixels = metrics["reconstruction"], load_dataset(card["dataset"], "test").images[0].numel()
         card["squared_error_per_image"] = {"model": recon["model"]["mse"] * pixels, "pca": recon["pca"]["mse"] * pixels}
     return card
+
+
+@torch.no_grad()
+def code_prior_block(model, dataset: str) -> Dict[str, Any]:
+    """A discrete-code model's prior over its codes, scored on the codes of all test images: nats per image (the
+    whole code grid) and bits per code position, beside a uniform prior's log2(K) bits."""
+    codes = encode_all(model.encode, load_dataset(dataset, "test").images, device_of(model)).long()
+    with eval_mode(model):
+        total = sum(float(model.prior_loss(codes[i:i + 1000])) * len(codes[i:i + 1000]) for i in range(0, len(codes), 1000))
+    nats = total / len(codes)
+    return {"type": model.entry.recipe.prior.type, "test_nll": nats, "n": len(codes),
+            "bits_per_position": nats / math.log(2) / model.latent_dim,
+            "uniform_bits": math.log2(model.config.codebook_size)}
 
 
 def measure_sampling(card: Dict[str, Any], model) -> None:
@@ -166,9 +186,10 @@ def card_markdown(card: Dict[str, Any]) -> str:
                      f"squared error per test image after {training_time(ablation['training'])}. {ablation.get('result', '')}".rstrip())
     seconds = t["train_seconds"] or 0
     pretrained = f"RBM pretraining for {t['pretrain_seconds']:.0f} s, then " if t.get("pretrain_seconds") else ""
+    prior = f"; then its code prior in {t['prior_seconds']:.0f} s" if t.get("prior_seconds") else ""
     lines += [
         f"- Trained: {pretrained}{t['epochs_run']} epochs on {t['device']} in {seconds:.0f} s; best validation loss "
-        f"{t['best_val_loss']:.6f} at epoch {t['best_epoch']}; stopped: {t['stop_reason']}",
+        f"{t['best_val_loss']:.6f} at epoch {t['best_epoch']}; stopped: {t['stop_reason']}{prior}",
         f"- Reproduce: `{card['reproduce']}`",
         "",
         "| task | model | MSE | PSNR (dB) | SSIM | BCE |",
@@ -188,6 +209,11 @@ def card_markdown(card: Dict[str, Any]) -> str:
         paper = PUBLISHED[(card["dataset"], k)]
         lines += ["", f"Squared error per test image: {se['model']:.2f} (PCA-{k}: {se['pca']:.2f}; {paper['source']} "
                       f"report {paper['model']:.2f} for {paper['what']}, {paper['pca']:.2f} for PCA)."]
+    if "code_prior" in card:
+        c = card["code_prior"]
+        lines += ["", f"Code prior ({c['type']}, over the grid of codebook indices, trained after the autoencoder): test "
+                      f"NLL {c['test_nll']:.2f} nats per image's code grid, {c['bits_per_position']:.3f} bits per position "
+                      f"(a uniform prior: {c['uniform_bits']:.0f} bits), on all {c['n']:,} test images."]
     lines += ["", "Test metrics on all 10,000 test images, measured by `zoo eval`.", "",
               "![reconstructions](reconstructions.png)", "", "![losses](losses.png)", ""]
     if "sampling" in card:
@@ -203,15 +229,16 @@ def card_markdown(card: Dict[str, Any]) -> str:
 
 
 def total_seconds(training: Dict[str, Any]) -> float:
-    """Training-loop seconds, a pretraining stage's included."""
-    return (training.get("train_seconds") or 0) + (training.get("pretrain_seconds") or 0)
+    """Training-loop seconds, a pretraining and a code-prior stage's included."""
+    return sum(training.get(k) or 0 for k in ("train_seconds", "pretrain_seconds", "prior_seconds"))
 
 
 def training_time(training: Dict[str, Any]) -> str:
     if training.get("pretrain_seconds"):
         return (f"{training['pretrain_seconds']:.0f} s RBM pretraining + {training['train_seconds']:.0f} s "
                 f"({training['epochs_run']} epochs), {training['device']}")
-    return f"{training['train_seconds']:.0f} s ({training['epochs_run']} epochs), {training['device']}"
+    prior = f" + {training['prior_seconds']:.0f} s code prior" if training.get("prior_seconds") else ""
+    return f"{training['train_seconds']:.0f} s ({training['epochs_run']} epochs){prior}, {training['device']}"
 
 
 def write_samples(folder: Path, *, device: str = "cpu") -> None:

@@ -10,7 +10,7 @@ import torch
 from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError, option
 from ..evaluation.metrics import METRICS
-from ..evaluation.scoring import device_of, model_dataset
+from ..evaluation.scoring import continuous_view, device_of, model_dataset
 from ..figures import bar_figure, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
 from ..weights import load
 
@@ -20,21 +20,22 @@ def latent_points(model, images: torch.Tensor, *, method: str = "pca", seed: int
     """The codes of uint8 ``images`` in 2-d (float64, on the CPU): the code itself if it is 2-d, else
     its PCA or t-SNE projection; and how they were made."""
     model.eval()
-    codes = model.encode(to_float(images.to(device_of(model)))).double().cpu()
+    encode, _, what = continuous_view(model)
+    codes = encode(to_float(images.to(device_of(model)))).double().cpu()
     k = codes.shape[1]
     if k == 2:
         return codes, "code"
     if method == "pca":
         centred = codes - codes.mean(0)
         _, _, v = torch.linalg.svd(centred, full_matrices=False)
-        return centred @ v[:2].T, f"PCA of the {k}-d code"
+        return centred @ v[:2].T, f"PCA of the {k}-d {what}"
     if method == "tsne":
         try:
             from sklearn.manifold import TSNE
         except ImportError:
             raise UsageError(f"t-SNE needs scikit-learn: pip install scikit-learn (or use {option('--method')} pca)") from None
         points = torch.from_numpy(TSNE(n_components=2, init="pca", random_state=seed).fit_transform(codes.numpy()))
-        return points, f"t-SNE of the {k}-d code"
+        return points, f"t-SNE of the {k}-d {what}"
     raise UsageError(f"Unknown projection {method!r}: use pca or tsne")
 
 
@@ -88,7 +89,8 @@ def dataset_grid(dataset: str, *, n: int = 5, seed: int = 0) -> torch.Tensor:
 
 @torch.no_grad()
 def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, dataset: Optional[str] = None) -> torch.Tensor:
-    """Decodings along the straight line between the codes of test images ``start`` and ``end``."""
+    """Decodings along the straight line between the codes of test images ``start`` and ``end`` (for a discrete
+    code, between their encoder outputs, each point quantized)."""
     dataset = model_dataset(model, dataset, "plot")
     test = load_dataset(dataset, "test")
     for which, i in (("--start", start), ("--end", end)):
@@ -98,9 +100,10 @@ def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, 
         raise UsageError(f"{option('--steps')} must be >= 2, got {steps}")
     model.eval()
     x = to_float(test.images[[start, end]].to(device_of(model)))
-    za, zb = model.encode(x)
+    encode, decode, _ = continuous_view(model)
+    za, zb = encode(x)
     t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
-    return reconstruction_grid([model.decode((1 - t) * za + t * zb)], nrow=steps)
+    return reconstruction_grid([decode((1 - t) * za + t * zb)], nrow=steps)
 
 
 @torch.no_grad()

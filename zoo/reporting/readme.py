@@ -35,7 +35,7 @@ def results_table(cards: List[Dict[str, Any]]) -> str:
             )
     lines += ["", "`denoising: noisy input` scores Gaussian-corrupted test images (std 0.5) against the clean ones, "
               "beside PCA applied to the same corrupted images. Times are training-loop seconds on the "
-              "device named (pretraining included).", "",
+              "device named (a pretraining or code-prior stage included).", "",
               "The first 16 test images, each model's reconstructions below them (upscaled "
               f"{FIGURE_SCALE}x without blur; `zoo report` shows every figure of every model):", ""]
     for card in cards:
@@ -120,7 +120,9 @@ def families_table(cards: List[Dict[str, Any]]) -> str:
     lines += ["", "fd: 10,000 samples (seed 0) against the 10,000 test images in zoo's MNIST classifier's features "
               "(not Inception FID); beside it PCA of the same code size with a Gaussian on its codes, sampled. The "
               "floor, 10,000 training images: " + ", ".join(f"{f:.2f} ({d})" for d, f in floors) + ". NLL: nats per "
-              "test image, importance-sampled (binarized data only). Training: training-loop seconds.", "",
+              "test image, importance-sampled (binarized data only). Training: training-loop seconds, a code prior's stage "
+              "included." + "".join(f" {c['name']}'s code: {c['latent_dim']} positions, each an index into "
+              f"{c['kwargs']['codebook_size']} codebook vectors." for c in mine if "code_prior" in c), "",
               "64 samples of each (seed 0), by its default sampler:", ""]
     for card in sorted(mine, key=lambda c: (c["architecture"], c["name"])):
         lines += [f"**{card['name']}** ({card['architecture']}, {card['sampling']['sampler']})", "",

@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 
 from ..devices import resolve_device
+from ..errors import UsageError, option
 from ..registry import Entry
 from . import checkpoint, distributed, outputs, setup
 from .batches import DeviceData
@@ -22,6 +23,7 @@ from .objectives import StepContext, build_objective
 from .options import RunOptions
 from .parts import RandomState, Stateful
 from .pretrain import RBMPretraining
+from .prior import CodePriorStage
 from .stage import TrainingStage
 
 
@@ -49,16 +51,20 @@ class Trainer:
         spec = self.recipe.pretrain
         self.before = [RBMPretraining(self.model, spec, self.data, seed=self.recipe.seed, label=entry.name,
                                       logger=self.logger, save=self.save_state)] if spec is not None and spec.epochs > 0 else []
+        prior = self.recipe.prior
+        self.after = [CodePriorStage(self.model, prior, self.data, self.training.best, label=entry.name,
+                                     logger=self.logger, save=self.save_state)] if prior is not None and prior.epochs > 0 else []
         self.random = RandomState(self.device, dist, {"noise": noise, "binarize": self.data.generator})
 
     @property
     def stages(self) -> list:
-        return [*self.before, self.training]
+        return [*self.before, self.training, *self.after]
 
     def parts(self) -> Dict[str, Stateful]:
         """Every part of the run's state, by name; the random generators last (restored after everything else)."""
         return {"model": self.model, "data": self.data, **self.training.parts(),
-                **{stage.name: stage for stage in self.before}, "rng": self.random}
+                **{stage.name: stage for stage in self.before},
+                **{k: v for stage in self.after for k, v in stage.parts().items()}, "rng": self.random}
 
     def fit(self, resume: Optional[Tuple[Dict[str, torch.Tensor], Dict[str, Any]]] = None) -> Dict[str, Any]:
         """Run what is left of every stage (training until its epochs run out or early stopping fires);
@@ -66,6 +72,9 @@ class Trainer:
         if resume is not None:
             checkpoint.restore(self.parts(), *resume)
             self.training.after_restore()
+            if not self.training.done and any(stage.started for stage in self.after):
+                raise UsageError(f"{self.run_dir} has started its code-prior stage on the trained codes; "
+                                 f"{option('--epochs')} cannot reopen training: start a new run to train longer")
             self.logger.line(f"resuming {self.entry.name} {self.where()}")
         else:
             self.save_state()  # a kill before the first checkpoint still leaves something to resume
@@ -92,13 +101,17 @@ class Trainer:
         t = self.training
         if t.best.weights is not None:
             self.model.load_state_dict(t.best.weights)
-        stages = {stage.name: stage.summary() for stage in self.before}
+        for stage in self.after:
+            stage.apply()  # after the training's best weights: each stage's own best part on top
+        stages = {stage.name: stage.summary() for stage in [*self.before, *self.after]}
         facts = outputs.TrainingFacts(
             epochs_run=t.progress.epoch, best_epoch=t.stopper.best_epoch, best_val_loss=t.stopper.best,
             stop_reason=t.stopper.describe(t.progress.stop, self.recipe.epochs), device=str(self.device),
             train_seconds=t.progress.train_seconds, data_sha256=self.data.sha256,
-            pretrain_seconds=stages["pretrain"]["seconds"] if "pretrain" in stages else None)
+            pretrain_seconds=stages["pretrain"]["seconds"] if "pretrain" in stages else None,
+            prior_seconds=stages["prior"]["seconds"] if "prior" in stages else None)
         run = {"world_size": self.dist.world_size, "amp": self.options.amp, "compile": self.options.compile,
-               "optimizer_impl": self.objective.optimizer_kind(), "pretrain": stages.get("pretrain")}
+               "optimizer_impl": self.objective.optimizer_kind(), "pretrain": stages.get("pretrain"),
+               **({"prior": stages["prior"]} if "prior" in stages else {})}
         return outputs.finish(self.run_dir, self.model, self.entry, self.data, facts, t.progress, run,
                               best_epoch=t.stopper.best_epoch)

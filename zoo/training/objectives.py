@@ -126,9 +126,13 @@ class Objective:
                 from torch.nn.parallel import DistributedDataParallel
 
                 ids = [c.device.index] if c.device.type == "cuda" else None
-                p.module = DistributedDataParallel(p.module, device_ids=ids, find_unused_parameters=len(self.phases) > 1)
+                p.module = DistributedDataParallel(p.module, device_ids=ids, find_unused_parameters=self._partial())
             if c.compile:
                 p.module = torch.compile(p.module)
+
+    def _partial(self) -> bool:
+        """Whether some of the model's parameters get no gradient from a phase (DDP must then look for them)."""
+        return len(self.phases) > 1 or len(trained_parameters(self.model)) < len(list(self.model.parameters()))
 
     def step(self, inputs: torch.Tensor, target: torch.Tensor, *, scale: float = 1.0) -> Dict[str, torch.Tensor]:
         """One step of every phase in turn; the detached losses (the first phase's as ``loss`` and its parts,
@@ -175,7 +179,7 @@ class Single(Objective):
 
     def __init__(self, model: nn.Module, recipe: Recipe, context: StepContext):
         super().__init__(model, recipe, context)
-        self.add_phase("main", model.parameters())
+        self.add_phase("main", trained_parameters(model))
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -204,6 +208,13 @@ class Alternating(Objective):
                     raise TrainingError(f"phases {owner[id(p)]!r} and {phase.name!r} of {type(model).__name__} share "
                                         f"parameters; each parameter belongs to one phase")
             self.add_phase(phase.name, params, phase.loss)
+
+
+def trained_parameters(model: nn.Module) -> List[nn.Parameter]:
+    """What the training stage trains: the model's ``trained_parameters()`` where it has them (a VQ-VAE leaves
+    its code prior to the stage after), else all its parameters."""
+    own = getattr(model, "trained_parameters", None)
+    return list(own() if callable(own) else model.parameters())
 
 
 def build_objective(model: nn.Module, recipe: Recipe, context: StepContext) -> Objective:

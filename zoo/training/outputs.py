@@ -36,6 +36,7 @@ class TrainingFacts:
     train_seconds: float
     data_sha256: Dict[str, str]
     pretrain_seconds: Optional[float] = None  # a recipe with a pretraining stage: its time (not in train_seconds)
+    prior_seconds: Optional[float] = None  # a recipe with a code-prior stage: its time (not in train_seconds)
 
     def header(self) -> Dict[str, Any]:
         """The fields as ``save_weights`` extras (``zoo.<key>`` in the weights header); optional ones only if set."""
@@ -53,7 +54,7 @@ class TrainingFacts:
         return out
 
 
-OPTIONAL = ("pretrain_seconds",)
+OPTIONAL = ("pretrain_seconds", "prior_seconds")
 
 
 def finish(run_dir: Path, model: torch.nn.Module, entry: Entry, data: DeviceData, facts: TrainingFacts,
