@@ -210,3 +210,14 @@ def test_the_shipped_classifier_is_as_its_card_says():
         right = sum(int((classifier(to_float(test.images[i:i + 1000])).argmax(1) == test.labels[i:i + 1000]).sum())
                     for i in range(0, 10_000, 1000))
     assert right / 10_000 == card["test_accuracy"] >= 0.99
+
+
+def test_fd_is_measured_once_per_weights_and_again_when_they_change():
+    model = zoo.load("wae-8", device="cpu")
+    first = zoo.fd(model, samples=200)["fd"]
+    assert zoo.fd(model, samples=200)["fd"] == first  # the same weights and seed: the same samples
+    with torch.no_grad():
+        model.decoder[0].weight.mul_(0.5)
+    changed = zoo.fd(model, samples=200)["fd"]
+    assert changed != first
+    assert zoo.fd(model, samples=200, seed=1)["fd"] not in (first, changed)
