@@ -76,6 +76,14 @@ def encode_all(encode: Callable[[torch.Tensor], torch.Tensor], images: torch.Ten
     return torch.cat([encode(x).double() for x in batches(images, device)])
 
 
+@torch.no_grad()
+def code_nll(model: torch.nn.Module, codes: torch.Tensor) -> float:
+    """Mean -log p(codes) under a discrete-code model's prior (its ``prior_loss``), in nats per image, in eval mode."""
+    with eval_mode(model):
+        total = sum(float(model.prior_loss(chunk)) * len(chunk) for chunk in codes.split(EVAL_BATCH))
+    return total / len(codes)
+
+
 def continuous_view(model: torch.nn.Module) -> Tuple[Callable, Callable, str]:
     """(encode, decode, what it is) of the model's code as continuous vectors: the code itself, or for a model
     whose code is discrete (a VQ-VAE's codebook indices) its ``features`` (the indices' codebook vectors) and

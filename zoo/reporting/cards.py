@@ -13,17 +13,14 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import torch
-
 from ..data import checksums, load_dataset
 from ..evaluation import ALL_METRICS, eval_rows
 from ..evaluation.classifier import CLASSIFIER_DATASETS
 from ..evaluation.likelihood import has_likelihood, is_binary, nll
 from ..evaluation.quality import fd, floor_fd, pca_fd
-from ..evaluation.scoring import device_of, encode_all
+from ..evaluation.scoring import code_nll, device_of, encode_all
 from ..evaluation.sampling import GMM_FILE, default_sampler, gaussian_mixture, generative, sample
 from ..io import atomic_write_json, atomic_write_text
-from ..models.base import eval_mode
 from ..training.outputs import TrainingFacts
 from ..weights import WEIGHTS_FILE, load, read_metadata
 
@@ -122,14 +119,11 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     return card
 
 
-@torch.no_grad()
 def code_prior_block(model, dataset: str) -> Dict[str, Any]:
     """A discrete-code model's prior over its codes, scored on the codes of all test images: nats per image (the
     whole code grid) and bits per code position, beside a uniform prior's log2(K) bits."""
     codes = encode_all(model.encode, load_dataset(dataset, "test").images, device_of(model)).long()
-    with eval_mode(model):
-        total = sum(float(model.prior_loss(codes[i:i + 1000])) * len(codes[i:i + 1000]) for i in range(0, len(codes), 1000))
-    nats = total / len(codes)
+    nats = code_nll(model, codes)
     return {"type": model.entry.recipe.prior.type, "test_nll": nats, "n": len(codes),
             "bits_per_position": nats / math.log(2) / model.latent_dim,
             "uniform_bits": math.log2(model.config.codebook_size)}

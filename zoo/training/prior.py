@@ -17,16 +17,13 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from ..errors import TrainingError, option
-from ..data import to_float
+from ..evaluation.scoring import code_nll, encode_all
 from ..models.base import eval_mode
 from ..recipe import CodePrior
 from .batches import DeviceData
 from .parts import BestWeights, Stateful
 from .progress import Progress
 from .stopping import EarlyStopping, StopReason
-
-CHUNK = 1000  # images encoded, or codes scored, at a time
-
 
 class CodePriorStage:
     """The prior stage: a stage for :func:`.driver.drive` whose parts join the run's state."""
@@ -73,7 +70,7 @@ class CodePriorStage:
 
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
         with eval_mode(self.model):
-            return torch.cat([self.model.encode(to_float(images[i:i + CHUNK])) for i in range(0, len(images), CHUNK)])
+            return encode_all(self.model.encode, images, self.data.fit.device).long()
 
     def begin_epoch(self) -> int:
         self._order = self.data.order(self.progress.epoch, purpose=("prior-order",))
@@ -107,7 +104,7 @@ class CodePriorStage:
     def end_epoch(self) -> None:
         """Validate, keep the best prior, log, decide, save."""
         p = self.progress
-        val = self.nll(self.codes["val"])
+        val = code_nll(self.model, self.codes["val"])
         if not math.isfinite(val):
             raise TrainingError(f"{self.label}: the code prior's validation NLL became {val}; lower recipe.prior.lr")
         improved = self.stopper.step(val, p.epoch + 1)
@@ -124,16 +121,6 @@ class CodePriorStage:
             p.stop = StopReason.COMPLETED
         self.save()
 
-    @torch.no_grad()
-    def nll(self, codes: torch.Tensor) -> float:
-        """Mean -log p(codes) of the prior, nats per image."""
-        was = self.model.prior.training
-        self.model.prior.eval()
-        total = sum(float(self.model.prior_loss(codes[i:i + CHUNK])) * len(codes[i:i + CHUNK])
-                    for i in range(0, len(codes), CHUNK))
-        self.model.prior.train(was)
-        return total / len(codes)
-
     # ------------------------------------------------------------------ the outcome
     def apply(self) -> None:
         """Put the best prior into the model and mark it trained (the model can then sample)."""
@@ -143,7 +130,7 @@ class CodePriorStage:
 
     def summary(self) -> Dict[str, Any]:
         """What metrics.json and the model card say of the stage (NLLs in nats per image of the code grid)."""
-        test = self.nll(self._encode(self.data.test)) if self.best.weights is not None else None
+        test = code_nll(self.model, self._encode(self.data.test)) if self.best.weights is not None else None
         return {"type": self.spec.type, "seconds": self.progress.train_seconds, "epochs_run": self.progress.epoch,
                 "best_epoch": self.stopper.best_epoch, "best_val_nll": self.stopper.best if self.stopper.best_epoch else None,
                 "test_nll": test, "stop_reason": self.stopper.describe(self.progress.stop, self.spec.epochs)
