@@ -28,7 +28,7 @@ import zoo  # noqa: E402
 from zoo.data import FILES, VAL_SIZE, image_shape, locate  # noqa: E402
 from zoo.devices import resolve_device  # noqa: E402
 from zoo.training import RunOptions, Trainer  # noqa: E402
-from zoo.training.setup import make_optimizer  # noqa: E402
+from zoo.training.optimizers import make_optimizer  # noqa: E402
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 

@@ -24,12 +24,15 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import zoo  # noqa: E402
+from zoo.models.legacy import old_names  # noqa: E402
 from zoo.registry import load_registry  # noqa: E402
 
 
-def fingerprint(path: Path) -> str:
+def fingerprint(path: Path, names: dict) -> str:
+    """SHA-256 of the tensors by name; ``names`` maps a tensor's name to the one the architecture form of the
+    entry gave it (zoo.models.legacy), so that a trajectory compares with one recorded before families."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(load_file(str(path)).items()):
+    for name, tensor in sorted((names.get(k, k), v) for k, v in load_file(str(path)).items()):
         digest.update(name.encode() + b"\0" + tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()
 
@@ -48,7 +51,8 @@ def main() -> None:
             summary = zoo.train(name, epochs=1, limit_batches=args.steps, out=Path(tmp) / name, quiet=True,
                                 device="cpu", **extra)
             print(json.dumps({"name": name, "steps": summary["steps"], "test_loss": summary["test_loss"],
-                              "weights_sha256": fingerprint(Path(tmp) / name / "model.safetensors")}), flush=True)
+                              "weights_sha256": fingerprint(Path(tmp) / name / "model.safetensors",
+                                                                old_names(entry.family, entry.network))}), flush=True)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def test_a_plugin_model_without_its_registry_is_named(tmp_path):
     x[:, 2:6, 2:6] = np.arange(20, dtype=np.uint8)[:, None, None] * 10
     np.savez(tmp_path / "d.npz", x_train=x, x_test=x[:4])
     (tmp_path / "r.json").write_text(json.dumps({"version": 1, "plugins": ["user_plugin"], "models": {"t": {
-        "description": "tiny", "architecture": "tiny-mlp", "kwargs": {"latent_dim": 2, "width": 8},
+        "description": "tiny", "family": "tiny-mlp", "kwargs": {"latent_dim": 2, "width": 8},
         "dataset": str(tmp_path / "d.npz"), "recipe": {"optimizer": "adam", "lr": 0.01, "batch_size": 4, "epochs": 1,
                                                       "loss": "mse", "early_stopping": {"patience": 1}, "seed": 0}}}}))
     env = {k: v for k, v in os.environ.items() if k != "ZOO_REGISTRY"}

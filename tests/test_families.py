@@ -24,7 +24,7 @@ from zoo.evaluation.classifier import frechet_distance, gaussian_stats
 from zoo.evaluation.gmm import fit_gaussian_mixture
 from zoo.evaluation.sampling import GMM_FILE, sample
 from zoo.models import build_model
-from zoo.models.regularised import imq_mmd
+from zoo.models.wae import imq_mmd
 
 FAMILIES = [("wae", {}), ("rae", {"variant": "l2"}), ("rae", {"variant": "gp"}), ("aae", {"discriminator": [32]})]
 
@@ -32,7 +32,7 @@ FAMILIES = [("wae", {}), ("rae", {"variant": "l2"}), ("rae", {"variant": "gp"}),
 @pytest.mark.parametrize("key, extra", FAMILIES)
 def test_each_family_trains_on_its_loss(key, extra, mnist_batch):
     torch.manual_seed(0)
-    model = build_model(key, {"latent_dim": 8, "hidden": [64], **extra}, (1, 28, 28)).train()
+    model = build_model(key, {"latent_dim": 8, **extra}, (1, 28, 28), {"type": "mlp", "hidden": [64]}).train()
     out = model.loss(mnist_batch, mnist_batch)
     assert out.loss.dim() == 0 and torch.isfinite(out.loss) and out.parts["recon"] > 0
     out.loss.backward()
@@ -52,10 +52,10 @@ def test_the_mmd_is_near_zero_for_prior_draws_and_grows_with_a_shift():
 
 def test_the_rae_decoder_penalties_are_what_they_say(mnist_batch):
     torch.manual_seed(0)
-    l2 = build_model("rae", {"latent_dim": 8, "hidden": [64], "variant": "l2"}, (1, 28, 28)).train()
+    l2 = build_model("rae", {"latent_dim": 8, "variant": "l2"}, (1, 28, 28), {"type": "mlp", "hidden": [64]}).train()
     weights = sum(float(p.pow(2).sum()) for n, p in l2.decoder.named_parameters() if n.endswith("weight"))
     assert l2.loss(mnist_batch, mnist_batch).parts["decoder_reg"] == pytest.approx(weights, rel=1e-5)
-    gp = build_model("rae", {"latent_dim": 8, "hidden": [64], "variant": "gp"}, (1, 28, 28)).train()
+    gp = build_model("rae", {"latent_dim": 8, "variant": "gp"}, (1, 28, 28), {"type": "mlp", "hidden": [64]}).train()
     z = gp.encode(mnist_batch).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(gp.decode(z).sum(), z)
     expected = float(grad.pow(2).sum(1).mean())

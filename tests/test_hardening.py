@@ -246,7 +246,7 @@ def test_deeply_nested_json_is_one_line(tmp_path, monkeypatch, finished):
 def test_huge_declared_models_are_refused_before_anything_is_built(tmp_path, monkeypatch, finished):
     def huge(meta):
         entry = json.loads(meta["zoo.entry"])
-        entry["kwargs"]["hidden"] = [16384] * 200
+        entry["network"]["hidden"] = [16384] * 200
         meta["zoo.entry"] = json.dumps(entry)
     rewrite_header(finished / "model.safetensors", huge)
     started = time.perf_counter()
@@ -257,7 +257,7 @@ def test_huge_declared_models_are_refused_before_anything_is_built(tmp_path, mon
     assert "duplicate key 'dataset'" in one_line(cli("eval", finished), 1)
     registry = json.loads((zoo.paths.REPO_DIR / "registry.json").read_text())
     entry = registry["models"]["deep-64"]
-    entry["kwargs"]["hidden"] = [16384] * 200
+    entry["network"]["hidden"] = [16384] * 200
     (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"huge-64": entry}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "registry.json"))
     assert "above zoo's cap" in one_line(cli("list"), 2)

@@ -128,12 +128,12 @@ def test_a_plugin_model_from_the_hub_is_refused_without_its_registry(tmp_path):
 
     sys.path.insert(0, str(REPO_DIR / "tests"))
     try:
-        import user_plugin  # noqa: F401  (registers its architecture in this process)
+        import user_plugin  # noqa: F401  (registers its model in this process)
     finally:
         sys.path.pop(0)
     folder = tmp_path / "repo"
     folder.mkdir()
-    entry = zoo.registry.parse_entry("tiny", {"description": "a plugin model", "architecture": "tiny-mlp",
+    entry = zoo.registry.parse_entry("tiny", {"description": "a plugin model", "family": "tiny-mlp",
                                               "kwargs": {"latent_dim": 8}, "dataset": "mnist", "recipe": {"epochs": 1}})
     save_weights(folder / "model.safetensors", entry.build((1, 28, 28)), entry)
     cache = tmp_path / "hub"

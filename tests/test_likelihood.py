@@ -22,17 +22,18 @@ from zoo.training.batches import DeviceData
 RECIPE = {"optimizer": "adam", "lr": 0.001, "batch_size": 50, "epochs": 2, "loss": "bce",
           "early_stopping": {"patience": 5}, "seed": 1}
 FAMILIES = {
-    "t-vae": ("vae", {"hidden": [64], "latent_dim": 8, "beta": 1.0}),
-    "t-iwae": ("iwae", {"hidden": [64], "latent_dim": 8, "samples": 4}),
-    "t-vamp": ("vamp", {"hidden": [64], "latent_dim": 8, "pseudo_inputs": 20}),
+    "t-vae": ("vae", {"latent_dim": 8, "beta": 1.0}),
+    "t-iwae": ("iwae", {"latent_dim": 8, "samples": 4}),
+    "t-vamp": ("vamp", {"latent_dim": 8, "pseudo_inputs": 20}),
 }
+MLP = {"type": "mlp", "hidden": [64]}
 OPTIONS = dict(epochs=2, limit_batches=6, checkpoint_every=4, device="cpu", quiet=True)
 BINARY_TEST_SHA256 = "f3c7d46902b5476593337e14aa2f0b535dafd8d2bc0c2fd0435b98ac0df5b1d3"
 
 
 @pytest.fixture
 def registry(tmp_path, monkeypatch, data_dir):
-    models = {name: {"description": f"test {arch}", "architecture": arch, "kwargs": kwargs, "dataset": "mnist-binary",
+    models = {name: {"description": f"test {arch}", "family": arch, "network": MLP, "kwargs": kwargs, "dataset": "mnist-binary",
                      "recipe": RECIPE} for name, (arch, kwargs) in FAMILIES.items()}
     path = tmp_path / "registry.json"
     path.write_text(json.dumps({"version": 1, "models": models}))
@@ -86,7 +87,7 @@ def exact_log_px(model, x: torch.Tensor, reach: float = 30.0, step: float = 0.00
 
 @pytest.mark.parametrize("arch, extra", [("vae", {}), ("vamp", {"pseudo_inputs": 3})])
 def test_importance_sampled_nll_agrees_with_exact_integration_over_a_1d_code(data_dir, tmp_path, monkeypatch, arch, extra):
-    entry = {"description": "1-d", "architecture": arch, "kwargs": {"hidden": [32], "latent_dim": 1, **extra},
+    entry = {"description": "1-d", "family": arch, "network": {"type": "mlp", "hidden": [32]}, "kwargs": {"latent_dim": 1, **extra},
              "dataset": "mnist-binary", "recipe": {**RECIPE, "epochs": 2}}
     (tmp_path / "r.json").write_text(json.dumps({"version": 1, "models": {"one-d": entry}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "r.json"))

@@ -8,9 +8,9 @@ import torch
 
 import zoo
 from zoo.data import image_shape
-from zoo.models import ARCHITECTURES, build_model, register_model
-from zoo.models.configs import MLPConfig
-from zoo.models.custom import Linear, ReLU, Sigmoid
+from zoo.models import FAMILIES, build_model, register_family
+from zoo.models.ae import AEConfig
+from zoo.models.custom_layer import Linear, ReLU, Sigmoid
 from zoo.training.objectives import trained_parameters
 
 NAMES = zoo.list_models()
@@ -44,7 +44,7 @@ def test_entry_honours_contract(name, mnist_batch, fashion_batch):
     assert out.loss.dim() == 0 and math.isfinite(out.loss.item())
     assert out.parts and all(torch.isfinite(v) for v in out.parts.values())
     # every loss with a reconstruction term names it; the IWAE's bound has none apart (its parts: bound, ess)
-    assert ("recon" in out.parts) != (entry.architecture == "iwae") and set(out.parts) >= ({"bound", "ess"} if entry.architecture == "iwae" else set())
+    assert ("recon" in out.parts) != (entry.family == "iwae") and set(out.parts) >= ({"bound", "ess"} if entry.family == "iwae" else set())
     out.loss.backward()
     grads = [p.grad for p in trained_parameters(model)]  # all, but a VQ-VAE's prior (its own stage trains it)
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -100,11 +100,11 @@ def test_vae_samples_and_kl(mnist_batch):
 
 @pytest.mark.parametrize("channels", [[8], [8, 16], [8, 16, 32]])
 def test_conv_depths_land_on_28x28(channels):
-    model = build_model("conv", {"latent_dim": 5, "channels": channels}, (1, 28, 28))
+    model = build_model("ae", {"latent_dim": 5}, (1, 28, 28), {"type": "conv", "channels": channels})
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
 
 
-def test_register_model_refuses_a_duplicate_key():
-    assert "mlp" in ARCHITECTURES
+def test_register_family_refuses_a_duplicate_key():
+    assert "ae" in FAMILIES
     with pytest.raises(zoo.ZooError, match="already registered"):
-        register_model("mlp", MLPConfig)(type("Other", (), {}))
+        register_family("ae", AEConfig)(type("Other", (), {}))

@@ -21,9 +21,9 @@ PLUGIN = Path(__file__).parent / "objective_plugin.py"
 RECIPE = {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 2, "loss": "mse",
           "early_stopping": {"patience": 5}, "seed": 3}
 ENTRIES = {
-    "toy-aae": {"description": "toy adversarial code regulariser (plugin objective)", "architecture": "toy-aae",
+    "toy-aae": {"description": "toy adversarial code regulariser (plugin objective)", "family": "toy-aae",
                 "kwargs": {"latent_dim": 8}, "dataset": "mnist", "recipe": RECIPE},
-    "toy-aae-alt": {"description": "the same on zoo's alternating objective", "architecture": "toy-aae-alt",
+    "toy-aae-alt": {"description": "the same on zoo's alternating objective", "family": "toy-aae-alt",
                     "kwargs": {"latent_dim": 8}, "dataset": "mnist",
                     "recipe": {**RECIPE, "optimizers": {"critic": {"optimizer": "sgd", "lr": 0.02,
                                                                    "optimizer_kwargs": {"momentum": 0.5}}}}},

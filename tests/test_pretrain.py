@@ -16,17 +16,16 @@ from safetensors.torch import load_file
 
 import zoo
 from zoo.data import load_dataset, to_float
-from zoo.models import RBM, rbm_stack
-from zoo.models.configs import MLPConfig
-from zoo.models.mlp import MLPAutoencoder
+from zoo.models import RBM, build_model, rbm_stack
 from zoo.training import RunOptions, Trainer
-from zoo.training.driver import drive
+from zoo.training.loop import drive
 from zoo.training.interrupt import Interrupt
 
 TINY = {
     "description": "tiny logistic net pretrained as RBMs",
-    "architecture": "mlp",
-    "kwargs": {"hidden": [64], "latent_dim": 8, "activation": "sigmoid"},
+    "family": "ae",
+    "network": {"type": "mlp", "hidden": [64], "activation": "sigmoid"},
+    "kwargs": {"latent_dim": 8},
     "dataset": "mnist",
     "recipe": {"optimizer": "adam", "lr": 0.001, "batch_size": 50, "epochs": 1, "loss": "bce",
                "early_stopping": {"patience": 2}, "seed": 3, "notes": "test",
@@ -171,11 +170,11 @@ def test_ctrl_c_inside_pretraining_saves_where_it_stood_and_the_resume_is_exact(
         requested = property(lambda self: steps["n"] >= 15, lambda self, value: None)
 
     monkeypatch.setattr(RBM, "cd1", counting_cd1)
-    monkeypatch.setattr("zoo.training.loop.Interrupt", PressedAfter15)
+    monkeypatch.setattr("zoo.training.trainer.Interrupt", PressedAfter15)
     with pytest.raises(KeyboardInterrupt, match=r"interrupted at pretraining layer 2/2, epoch 1, step 3; the state is saved"):
         zoo.train("tiny", out=tmp_path / "run", **options)
     monkeypatch.setattr(RBM, "cd1", cd1)
-    monkeypatch.setattr("zoo.training.loop.Interrupt", Interrupt)
+    monkeypatch.setattr("zoo.training.trainer.Interrupt", Interrupt)
     assert _pretrain_position(tmp_path / "run")["layer"] == 1 and _pretrain_position(tmp_path / "run")["step_in_epoch"] == 3
     zoo.train("tiny", out=tmp_path / "run", resume=True, **options)
     a, b = load_file(str(tmp_path / "straight" / "model.safetensors")), load_file(str(tmp_path / "run" / "model.safetensors"))
@@ -183,18 +182,19 @@ def test_ctrl_c_inside_pretraining_saves_where_it_stood_and_the_resume_is_exact(
 
 
 BAD_KWARGS = {
-    "relu": ("mlp", {"hidden": [64], "latent_dim": 8, "activation": "relu"}, "the encoder has ReLU after layer 1"),
-    "bounded-code": ("mlp", {"hidden": [64], "latent_dim": 8, "activation": "sigmoid", "latent_activation": "relu"},
-                     "the encoder has ReLU after layer 2"),
-    "conv": ("conv", {"latent_dim": 8}, "the encoder has Conv2d first"),
-    "hand-written": ("custom-mlp", {"hidden": [64], "latent_dim": 8}, "the encoder has Linear first"),
+    "relu": ("ae", {"type": "mlp", "hidden": [64], "activation": "relu"}, {"latent_dim": 8},
+             "the encoder has ReLU after layer 1"),
+    "bounded-code": ("ae", {"type": "mlp", "hidden": [64], "activation": "sigmoid"},
+                     {"latent_dim": 8, "latent_activation": "relu"}, "the encoder has ReLU after layer 2"),
+    "conv": ("ae", {"type": "conv"}, {"latent_dim": 8}, "the encoder has Conv2d first"),
+    "hand-written": ("custom-layer", {"type": "mlp", "hidden": [64]}, {"latent_dim": 8}, "the encoder has Linear first"),
 }
 
 
 @pytest.mark.parametrize("kind", BAD_KWARGS)
 def test_the_stage_is_refused_in_one_line_for_a_model_it_does_not_fit(kind, tmp_path):
-    architecture, kwargs, reason = BAD_KWARGS[kind]
-    bad = {**TINY, "architecture": architecture, "kwargs": kwargs}
+    family, network, kwargs, reason = BAD_KWARGS[kind]
+    bad = {**TINY, "family": family, "network": network, "kwargs": kwargs}
     path = tmp_path / "registry.json"
     path.write_text(json.dumps({"version": 1, "models": {"bad": bad}}))
     out = tmp_path / "run"
@@ -208,13 +208,13 @@ def test_the_stage_is_refused_in_one_line_for_a_model_it_does_not_fit(kind, tmp_
 
 
 def test_rbm_stack_reads_the_paper_network_bottom_first():
-    model = MLPAutoencoder(MLPConfig(latent_dim=30, hidden=[1000, 500, 250], activation="sigmoid"), (1, 28, 28))
+    model = build_model("ae", {"latent_dim": 30}, (1, 28, 28), {"type": "mlp", "hidden": [1000, 500, 250], "activation": "sigmoid"})
     stack = rbm_stack(model)
     assert [layer.sizes for layer in stack] == ["784-1000", "1000-500", "500-250", "250-30"]
     assert [layer.linear for layer in stack] == [False, False, False, True]
     assert stack[0].decoder is model.decoder[6] and stack[3].decoder is model.decoder[0]
-    config = MLPConfig(latent_dim=8, hidden=[64], activation="sigmoid", latent_activation="sigmoid")
-    logistic_code = MLPAutoencoder(config, (1, 28, 28))
+    logistic_code = build_model("ae", {"latent_dim": 8, "latent_activation": "sigmoid"}, (1, 28, 28),
+                                {"type": "mlp", "hidden": [64], "activation": "sigmoid"})
     assert [layer.linear for layer in rbm_stack(logistic_code)] == [False, False]
 
 

@@ -11,8 +11,8 @@ from browser import Browser, chromium
 from click.testing import CliRunner
 
 import zoo
-from zoo.evaluation.sampling import generative
 from zoo.cli import main
+from zoo.evaluation.sampling import generative
 
 NAMES = [n for n in zoo.list_models() if (zoo.paths.REPO_DIR / "weights" / n / "model.safetensors").is_file()]
 
@@ -202,8 +202,8 @@ def test_text_of_a_users_that_opens_a_comment_or_a_script_cannot_break_the_page(
         folder = tmp_path / "data" / (evil if i % 2 else "b</script>")
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i}.png")
-    entry = {"description": f"evil {evil} text </script>", "architecture": "mlp",
-             "kwargs": {"hidden": [16], "latent_dim": 2}, "dataset": str(tmp_path / "data"),
+    entry = {"description": f"evil {evil} text </script>", "family": "ae",
+             "network": {"type": "mlp", "hidden": [16]}, "kwargs": {"latent_dim": 2}, "dataset": str(tmp_path / "data"),
              "recipe": {"optimizer": "adam", "lr": 0.001, "batch_size": 16, "epochs": 1, "loss": "mse",
                         "early_stopping": {"patience": 2}, "seed": 0}}
     (tmp_path / "registry.json").write_text(json.dumps({"version": 1, "models": {"evil": entry}}))

@@ -64,7 +64,7 @@ def test_a_likelihood_card_is_reproduced_by_zoo_nll(name):
     """Each likelihood family's entry: its card's NLL measured as `zoo eval --metric nll --samples 5000` does, on
     all 10,000 test images, and its check (fewer images and samples) reproduced exactly by zoo.nll."""
     c = card(name)
-    assert c["architecture"] == LIKELIHOOD_FAMILIES[name] and c["dataset"] == "mnist-binary"
+    assert c["family"] == LIKELIHOOD_FAMILIES[name] and c["dataset"] == "mnist-binary"
     like, check = c["likelihood"], c["check"]["likelihood"]
     assert (like["samples"], like["n"], like["seed"], like["dataset"]) == (LIKELIHOOD_SAMPLES, 10_000, 0, "mnist-binary")
     assert like["command"] == f"zoo eval {name} --metric nll --samples 5000"

@@ -12,7 +12,7 @@ import zoo
 from zoo.cli import main
 from zoo.data import image_shape
 from zoo.models.base import reconstruction_loss
-from zoo.training.setup import make_optimizer, optimizer_kind
+from zoo.training.optimizers import make_optimizer, optimizer_kind
 
 FEW = dict(epochs=1, limit_batches=6, device="cpu", quiet=True)
 

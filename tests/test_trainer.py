@@ -173,8 +173,9 @@ class Crash(Exception):
 
 COSINE = {
     "description": "test entry with a per-step schedule and SGD state",
-    "architecture": "mlp",
-    "kwargs": {"hidden": [64], "latent_dim": 8},
+    "family": "ae",
+    "network": {"type": "mlp", "hidden": [64]},
+    "kwargs": {"latent_dim": 8},
     "dataset": "fashion-mnist",
     "recipe": {"optimizer": "sgd", "optimizer_kwargs": {"momentum": 0.9, "nesterov": True}, "lr": 0.5,
                "batch_size": 64, "epochs": 3, "loss": "bce", "scheduler": {"type": "cosine"},

@@ -1,4 +1,4 @@
-"""A user's own data (an image folder, an .npz) and own architecture (a plugin) through train, eval,
+"""A user's own data (an image folder, an .npz) and own model (a plugin) through train, eval,
 compare and load, on real data nobody here wrote: scikit-learn's 8x8 digits and tiles of
 scikit-image's sample photographs (colour)."""
 from __future__ import annotations
@@ -66,7 +66,7 @@ def write_user_files(root: Path) -> None:
         "datasets": {"digits": {"path": "digits.npz"}, "digits-png": {"path": "digits_png"}},
         "models": {"digits-tiny-8": {
             "description": "A plugin MLP with an 8-d code on scikit-learn's 8x8 digits.",
-            "architecture": "tiny-mlp", "kwargs": {"latent_dim": 8, "width": 128}, "dataset": "digits",
+            "family": "tiny-mlp", "kwargs": {"latent_dim": 8, "width": 128}, "dataset": "digits",
             "recipe": {"optimizer": "adam", "lr": 0.003, "batch_size": 64, "epochs": 60, "loss": "bce",
                        "early_stopping": {"patience": 10}, "seed": 0}}},
     }))
@@ -237,7 +237,7 @@ def test_more_data_than_the_budget_says_how_much_it_needs(tmp_path, monkeypatch)
     ("raise ImportError('no module named torchvisionx')", "plugin 'p_bad' failed to import: ImportError: no module"),
     ("import zoo\n@zoo.register_model('mlp', type('C', (), {}))\nclass X: pass", "config must be a dataclass"),
     ("import zoo, dataclasses\n@dataclasses.dataclass\nclass C:\n    latent_dim: int\n"
-     "@zoo.register_model('mlp', C)\nclass X(zoo.Autoencoder): pass", "already registered under 'mlp'"),
+     "@zoo.register_model('ae', C)\nclass X(zoo.Autoencoder): pass", "already registered under 'ae'"),
 ])
 def test_bad_plugins(tmp_path, monkeypatch, source, words):
     (tmp_path / "p_bad.py").write_text(source)
@@ -269,9 +269,9 @@ def test_registry_files_layer_and_a_name_defined_twice_names_both(tmp_path, monk
 
 def test_an_unknown_plugin_architecture_in_a_weights_file_is_a_weights_error(user, tmp_path, monkeypatch):
     shutil.copy(user / "runs" / "tiny" / "model.safetensors", tmp_path / "model.safetensors")
-    from zoo.models.architectures import ARCHITECTURES
+    from zoo.models.registry import FAMILIES
 
-    monkeypatch.delitem(ARCHITECTURES, "tiny-mlp")  # as in a process that never imported the plugin
+    monkeypatch.delitem(FAMILIES, "tiny-mlp")  # as in a process that never imported the plugin
     monkeypatch.delenv("ZOO_REGISTRY")
     with pytest.raises(WeightsError, match="plugin module 'user_plugin'"):
         zoo.load(tmp_path / "model.safetensors")
@@ -299,7 +299,7 @@ def test_data_that_cannot_be_read_is_refused_before_the_run_folder_is_made(tmp_p
 def test_a_first_entry_with_only_the_required_keys_trains(tmp_path, monkeypatch):
     """No early_stopping, optimizer, lr, batch size, loss or seed: the defaults of the README's table."""
     (tmp_path / "mine.json").write_text(json.dumps({"version": 1, "models": {"first": {
-        "description": "mine", "architecture": "mlp", "kwargs": {"hidden": [32], "latent_dim": 4},
+        "description": "mine", "family": "ae", "network": {"type": "mlp", "hidden": [32]}, "kwargs": {"latent_dim": 4},
         "dataset": "mnist", "recipe": {"epochs": 2}}}}))
     monkeypatch.delenv("ZOO_REGISTRY", raising=False)
     result = cli("--registry", tmp_path / "mine.json", "train", "first", "--limit-batches", 3, "--out", tmp_path / "run",

@@ -19,11 +19,11 @@ import zoo
 import zoo.paths
 from zoo.errors import RegistryError, UsageError
 from zoo.models import build_model
-from zoo.models.pixelcnn import PixelCNNPrior
-from zoo.models.vq import EPSILON, Codebook
+from zoo.models.capabilities import capabilities
+from zoo.models.vq_vae import EPSILON, Codebook, PixelCNNPrior
 
-SMALL = {"latent_dim": 49, "channels": 16, "residual_layers": 1, "embedding_dim": 4, "codebook_size": 8,
-         "prior_channels": 8, "prior_layers": 6}
+SMALL = {"latent_dim": 49, "embedding_dim": 4, "codebook_size": 8, "prior_channels": 8, "prior_layers": 6}
+SMALL_NET = {"type": "resnet", "channels": [16, 16], "residual_layers": 1}
 
 
 def test_the_codebook_follows_its_moving_averages_and_restarts_dead_codes():
@@ -48,7 +48,7 @@ def test_the_codebook_follows_its_moving_averages_and_restarts_dead_codes():
 
 def test_the_code_is_one_index_per_position_and_decodes_like_forward(mnist_batch):
     torch.manual_seed(0)
-    model = build_model("vq-vae", SMALL, (1, 28, 28)).eval()
+    model = build_model("vq-vae", SMALL, (1, 28, 28), SMALL_NET).eval()
     with torch.no_grad():
         codes = model.encode(mnist_batch)
         assert codes.shape == (16, 49) and codes.dtype == torch.int64 and 0 <= codes.min() and codes.max() < 8
@@ -57,7 +57,7 @@ def test_the_code_is_one_index_per_position_and_decodes_like_forward(mnist_batch
         features = model.features(mnist_batch)  # the continuous view the scatter and the interpolation use
         assert features.shape == (16, 4 * 49) and torch.equal(model.decode_features(features), model(mnist_batch))
         assert torch.equal(features, model.quantized(codes).flatten(1))
-    assert model.continuous_codes is False and model.code_kind == "codebook indices"
+    assert not capabilities(model).continuous_code and capabilities(model).code_kind == "codebook indices"
     with pytest.raises(UsageError, match=r"an index in 0\.\.7, got 8\.\.8"):
         model.decode(torch.full((1, 49), 8))
     with pytest.raises(UsageError, match="code prior was never trained"):
@@ -66,7 +66,7 @@ def test_the_code_is_one_index_per_position_and_decodes_like_forward(mnist_batch
 
 def test_the_loss_trains_the_encoder_through_the_straight_through_estimator(mnist_batch):
     torch.manual_seed(0)
-    model = build_model("vq-vae", {**SMALL, "commitment_cost": 0.0}, (1, 28, 28)).train()
+    model = build_model("vq-vae", {**SMALL, "commitment_cost": 0.0}, (1, 28, 28), SMALL_NET).train()
     before = model.codebook.embedding.clone()
     out = model.loss(mnist_batch, mnist_batch, kind="bce")
     out.loss.backward()  # only the reconstruction: the encoder's gradient can only come straight through
@@ -105,10 +105,10 @@ def test_the_prior_sampler_draws_in_order_and_is_seeded():
 
 def test_a_prior_stage_on_a_model_without_discrete_codes_is_refused(tmp_path, monkeypatch):
     reg = tmp_path / "registry.json"
-    reg.write_text('{"version": 1, "models": {"mlp-prior": {"description": "d", "architecture": "mlp", "kwargs": {"latent_dim": 8}, '
+    reg.write_text('{"version": 1, "models": {"mlp-prior": {"description": "d", "family": "ae", "kwargs": {"latent_dim": 8}, '
                    '"dataset": "mnist", "recipe": {"epochs": 1, "prior": {"type": "pixelcnn"}}}}}')
     monkeypatch.setenv("ZOO_REGISTRY", str(reg))
-    with pytest.raises(RegistryError, match="recipe.prior: a mlp model has no discrete codes"):
+    with pytest.raises(RegistryError, match="recipe.prior: the ae family has no discrete codes"):
         zoo.list_models()
 
 

@@ -1,4 +1,4 @@
-"""A user's own architecture, as a plugin module a registry file names ("plugins": ["user_plugin"])."""
+"""A user's own model (all its layers its own), as a plugin module a registry file names ("plugins": ["user_plugin"])."""
 from dataclasses import dataclass
 
 from torch import nn

@@ -12,8 +12,11 @@ What users may import from ``zoo`` (everything else is internal):
 - ``sweep(name, params={...}, trials=N, storage=...)``: a hyperparameter search on Optuna (the ``[sweep]`` extra);
 - ``load_dataset(name, split)``: the verified data as uint8 tensors;
 - ``ZooError``: the base of every error zoo raises on purpose (one line, an exit status);
-- ``Autoencoder`` and ``register_model(key, ConfigDataclass)``: your own architecture, built as
-  ``cls(config, image_shape)`` and named by the entries of a registry file of yours;
+- ``Autoencoder`` and ``register_family(key, ConfigDataclass)``: your own family (its heads and loss) on any
+  network, built as ``cls(config, image_shape, network)`` (docs/adding-a-family.md); ``register_model(key,
+  ConfigDataclass)``: a model that builds all its layers itself, built as ``cls(config, image_shape)``;
+- ``Network``, ``EncoderBody``, ``GridBody`` and ``register_network(key, ConfigDataclass)``: your own network,
+  the bodies every family builds on (docs/adding-a-network.md);
 - ``Objective``, ``register_objective(key)``, ``Phase``, ``Single``, ``Alternating``: what a training step
   does (a model names its objective; ``alternating`` steps the model's phases, each its own optimizer).
 
@@ -26,7 +29,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .models import Autoencoder, Phase, register_model
+from .models import Autoencoder, Phase, register_family, register_model
+from .networks import EncoderBody, GridBody, Network, register_network
 from .registry import get_entry, list_models, load_registry
 from .version import __version__
 from .weights import load
@@ -34,7 +38,7 @@ from .weights import load
 _LAZY = {
     "load_dataset": "data",
     "train": "training.run",
-    "Trainer": "training.loop",
+    "Trainer": "training.trainer",
     "ZooError": "errors",
     "evaluate": "evaluation.results",
     "compare": "evaluation.results",
@@ -49,7 +53,8 @@ _LAZY = {
     "fd": "evaluation.quality",
 }
 
-__all__ = ["__version__", "Autoencoder", "Phase", "register_model", "get_entry", "list_models", "load_registry", "load", *_LAZY]
+__all__ = ["__version__", "Autoencoder", "Phase", "register_family", "register_model", "Network", "EncoderBody",
+           "GridBody", "register_network", "get_entry", "list_models", "load_registry", "load", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -62,7 +62,8 @@ def model_summary(name: str) -> dict:
     return {
         "name": name,
         "dataset": entry.dataset,
-        "architecture": entry.architecture,
+        "family": entry.family,
+        "network": entry.network_type,
         "latent_dim": entry.latent_dim,
         "params": entry.num_parameters(image_shape(entry.dataset)),
         "weights": has_weights(name),
@@ -84,7 +85,7 @@ def list_command(pattern: Optional[str], fmt: str) -> None:
         return
     for row in rows:
         row["latent"] = row["latent_dim"]
-    click.echo(render(rows, ["name", "dataset", "architecture", "latent", "params", "weights"]))
+    click.echo(render(rows, ["name", "dataset", "family", "network", "latent", "params", "weights"]))
 
 
 @main.command("info")
@@ -154,7 +155,8 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, se
 @click.argument("target", metavar="NAME|PATH")
 @click.option("--metric", "-m", "metrics", type=click.Choice(list(EVAL_METRICS)), multiple=True,
               help="Metric to report (repeatable) [default: mse, psnr, ssim, bce]; nll: the importance-sampled "
-                   "negative log-likelihood in nats per test image, with the ELBO (a likelihood model on mnist-binary).")
+                   "negative log-likelihood in nats per test image, with the ELBO and bits/dim (a likelihood model: Bernoulli "
+                   "on mnist-binary, or of 8-bit pixels on any data).")
 @FORMAT_OPTION
 @click.option("--probe", is_flag=True, help="Also the linear-probe accuracy of the codes (and of PCA codes).")
 @click.option("--baseline/--no-baseline", default=True, show_default=True, help="PCA of the same size beside the model.")
@@ -169,7 +171,8 @@ def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: b
     metrics = metrics or ALL_METRICS
     rows = eval_rows(target, metrics=metrics, limit=limit, probe=probe, baseline=baseline, device=device,
                      dataset=dataset, samples=samples)
-    columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics] + (["elbo"] if "nll" in metrics else [])
+    columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics]
+    columns += ["elbo", "bits_per_dim"] if "nll" in metrics else []
     click.echo(render(rows, columns + (["probe_accuracy"] if probe else []), fmt))
 
 

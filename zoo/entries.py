@@ -1,5 +1,6 @@
-"""Registry entries: each zoo name maps to an architecture, its kwargs, a data set and a recipe; and
-the data sets a registry file declares.
+"""Registry entries: each zoo name maps to a family (with its kwargs) on a network, a data set and a recipe;
+and the data sets a registry file declares. An entry in the older ``"architecture"`` form is read as the
+family form it stands for (:mod:`zoo.models.legacy`).
 
 The file is validated strictly when loaded: an unknown key, a missing key, a wrong type or an
 impossible size is refused with one line naming the entry and the key, e.g.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,7 +20,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from .errors import RegistryError, UnknownModelError, UsageError, shown
-from .models import get_architecture, parse_config, rbm_stack
+from .models import get_family, parse_config, rbm_stack
+from .models.capabilities import capabilities
+from .models.legacy import from_architecture, is_legacy
 from .recipe import Recipe
 from .schema import SchemaError, from_dict, require, to_dict
 from .sources.idx import DATASETS as BUILTIN_DATASETS
@@ -29,13 +33,14 @@ MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights: a typo in a width must fa
 
 @dataclass(frozen=True)
 class Entry:
-    """One zoo model: what to build, on which data, and how to train it."""
+    """One zoo model: what to build (a family on a network), on which data, and how to train it."""
 
     description: str
-    architecture: str
-    kwargs: Dict[str, Any]
+    family: str  # "ae", "vae", "vq-vae", ... or a plugin's
     dataset: str  # "mnist", "fashion-mnist", a data set a registry file declares, or a path
     recipe: Recipe
+    network: Optional[Dict[str, Any]] = None  # {"type": "mlp", ...settings}; None: the family's default network
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # the family's settings (latent_dim, beta, ...)
     params: Optional[int] = None  # parameter count; the tests hold the code to it
     reference: str = ""  # the reference system the entry comes from, if any
     reference_recipe: Optional[Dict[str, Any]] = None  # the recipe before tuning, and what it reached
@@ -46,10 +51,11 @@ class Entry:
         require(self.description.strip() != "", "description", "must not be empty")
         require("\n" not in self.description, "description", "must be one line")
         try:
-            get_architecture(self.architecture)
+            family = get_family(self.family)
         except UnknownModelError as exc:
-            raise SchemaError("architecture", str(exc)) from None
-        config = parse_config(self.architecture, self.kwargs, "kwargs")
+            raise SchemaError("family", str(exc)) from None
+        config = parse_config(self.family, self.kwargs, "kwargs")
+        family.network(self.network)  # the network's settings, and that it fits the family
         require(self.dataset.strip() != "", "dataset", "must name a data set")
         if self.dataset in BUILTIN_DATASETS:  # its image shape is known without reading it
             self.num_parameters(BUILTIN_DATASETS[self.dataset].image_shape, config)
@@ -60,8 +66,10 @@ class Entry:
         config = config if config is not None else self.config
         try:
             with torch.device("meta"):
-                model = get_architecture(self.architecture).model_cls(config, tuple(image_shape))
+                model = self._construct(config, image_shape)
         except ValueError as exc:  # SchemaError (latent wider than the input...), a bad image shape
+            if isinstance(exc, SchemaError) and exc.path.startswith("network"):
+                raise
             path = f"kwargs.{exc.path}" if isinstance(exc, SchemaError) and exc.path else "kwargs"
             raise SchemaError(path, exc.message if isinstance(exc, SchemaError) else str(exc)) from None
         n = sum(p.numel() for p in model.parameters())
@@ -70,16 +78,29 @@ class Entry:
             try:
                 rbm_stack(model)
             except ValueError as exc:
-                kwargs = json.dumps(self.kwargs, sort_keys=True)
-                raise SchemaError("recipe.pretrain", f"{exc} ({self.architecture} {kwargs})") from None
-        if self.recipe.prior is not None and not callable(getattr(model, "prior_loss", None)):
-            raise SchemaError("recipe.prior", f"a {self.architecture} model has no discrete codes for a code prior "
-                                              "to model (the stage is for a model with prior_loss, as vq-vae)")
+                network = json.dumps(self.network, sort_keys=True) if self.network is not None else "its default network"
+                raise SchemaError("recipe.pretrain", f"{exc} ({self.family} on {network})") from None
+        if self.recipe.prior is not None and not capabilities(model).code_prior:
+            raise SchemaError("recipe.prior", f"the {self.family} family has no discrete codes for a code prior "
+                                              "to model (the stage is for a family with a code prior, as vq-vae)")
         return n
+
+    def _construct(self, config: Any, image_shape: Sequence[int]):
+        family = get_family(self.family)
+        network = family.network(self.network)
+        if network is None:
+            return family.model_cls(config, tuple(image_shape))
+        return family.model_cls(config, tuple(image_shape), network)
 
     @property
     def config(self) -> Any:
-        return parse_config(self.architecture, self.kwargs, "kwargs")
+        return parse_config(self.family, self.kwargs, "kwargs")
+
+    @property
+    def network_type(self) -> Optional[str]:
+        """The key of the network the model builds on (None: a model that builds its own layers)."""
+        network = get_family(self.family).network(self.network)
+        return network.key if network is not None else None
 
     @property
     def latent_dim(self) -> int:
@@ -104,7 +125,7 @@ class Entry:
             self.num_parameters(image_shape)
         except SchemaError as exc:
             raise RegistryError(f"entry {self.name!r}: {exc}") from None
-        model = get_architecture(self.architecture).model_cls(self.config, tuple(image_shape))
+        model = self._construct(self.config, image_shape)
         model.entry = self
         return model
 
@@ -126,12 +147,21 @@ def check_name(name: str) -> str:
     return name
 
 
-def parse_entry(name: str, data: Any, source: str = "registry.json") -> Entry:
-    """Validate one entry; errors name ``source``, the entry and the key."""
+def parse_entry(name: str, data: Any, source: str = "registry.json", *, note_legacy: bool = False) -> Entry:
+    """Validate one entry; errors name ``source``, the entry and the key. An entry in the ``"architecture"``
+    form is mapped to the family form (``note_legacy``: saying so in one line on the ``zoo`` logger)."""
     try:
         check_name(name)
     except UsageError as exc:
         raise RegistryError(f"{source}: entry {name!r}: {exc}") from None
+    if is_legacy(data):
+        if "family" in data:
+            raise RegistryError(f'{source}: entry {name!r}: give "family" (and "network"), not "architecture" too')
+        data = from_architecture(data)
+        if note_legacy:
+            network = f' on network {json.dumps(data["network"], sort_keys=True)}' if "network" in data else ""
+            logging.getLogger("zoo").warning(
+                f'{source}: entry {name!r}: "architecture" is the older form; read as family {data["family"]!r}{network}')
     try:
         entry = from_dict(Entry, data)
     except SchemaError as exc:

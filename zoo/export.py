@@ -24,6 +24,7 @@ from .io import atomic_write_bytes
 from .models import eval_mode
 from .version import __version__
 from .weights import load
+from .weights import stored_sha256 as weights_sha256
 
 FORMATS = ("onnx", "torchscript")
 PARTS = ("full", "encoder", "decoder")
@@ -125,13 +126,6 @@ def _export(model: torch.nn.Module, path: Path, format: str, part: str, toleranc
     except OSError as exc:
         raise UsageError(f"Cannot write {shown(path)}: {exc.strerror or exc}") from None
     return {"path": str(path), "format": format, "part": part, "max_abs_diff": diff, "images": len(x)}
-
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    """SHA-256 of the model's tensors (names, dtypes, shapes, bytes), as zoo's weights headers give it."""
-    from .io import tensors_sha256
-
-    return tensors_sha256(model.state_dict())
 
 
 def _onnx(module: Part, x: torch.Tensor, metadata: Dict[str, str]) -> bytes:

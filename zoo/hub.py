@@ -46,15 +46,18 @@ def card_text(name: str, entry: Dict[str, Any], metrics: Dict[str, float], figur
     """README.md with the Hub's front matter (built by huggingface_hub, so the Hub parses it)."""
     h = hf.hub()
     dataset = entry["dataset"]
+    network = entry["network"].get("type") if isinstance(entry.get("network"), dict) else None
     results = [h.EvalResult(task_type="image-to-image", task_name="reconstruction", dataset_type=HF_DATASETS.get(dataset, dataset),
                             dataset_name=dataset, dataset_split="test", metric_type=metric, metric_name=label,
                             metric_value=round(float(metrics[metric]), 6))
                for metric, label in LABELS.items() if metric in metrics]
     data = h.ModelCardData(library_name="zoo", license=LICENSE, model_name=name, eval_results=results,
                            datasets=[HF_DATASETS[dataset]] if dataset in HF_DATASETS else None,
-                           tags=["autoencoder", "pytorch", "zoo", entry["architecture"], dataset])
+                           tags=["autoencoder", "pytorch", "zoo", entry["family"],
+                                 *([network] if network else []), dataset])
     lines = [f"# {name}", "", entry["description"], "",
-             f"A zoo model (an autoencoder for PyTorch): `{entry['architecture']}` {json.dumps(entry['kwargs'])}, "
+             f"A zoo model (an autoencoder for PyTorch): `{entry['family']}` {json.dumps(entry.get('kwargs', {}))} on network "
+             f"{json.dumps(entry.get('network'))}, "
              f"trained on {dataset} by the recipe in `config.json`.", "",
              "```python", "import zoo", f'model = zoo.load("hf://{repo}")', "```", "",
              "| metric (test split) | value |", "| --- | ---: |"]
@@ -71,10 +74,10 @@ def export_hf(target: Union[str, Path], out: Union[str, Path], *, force: bool = 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise UsageError(f"{shown(out)} exists; choose another {option('--out')} or pass {option('--force', 'force=True')}")
-    model = load(target, device="cpu")  # checks the file: checksums, architecture
+    model = load(target, device="cpu")  # checks the file: checksums, family, network
     weights = Path(model.weights_file)
     meta = read_metadata(weights)
-    entry = json.loads(meta["zoo.entry"])
+    entry = model.entry.to_dict()  # the family form, also for a file written in the architecture form
     name = meta.get("zoo.name") or weights.parent.name
     figures = [f for f in FIGURES if (weights.parent / f).is_file()]
     extra = [CARD_FILE] if (weights.parent / CARD_FILE).is_file() else []  # a shipped entry's measured card

@@ -69,7 +69,7 @@ class Registry:
         if not isinstance(datasets, dict):
             raise RegistryError(f"{source}: 'datasets' must be an object")
         specs = {name: parse_dataset(name, value, source, path) for name, value in datasets.items()}
-        entries = {name: parse_entry(name, value, source) for name, value in data.get("models", {}).items()}
+        entries = {name: parse_entry(name, value, source, note_legacy=True) for name, value in data.get("models", {}).items()}
         known = [*BUILTIN_DATASETS, *known_datasets, *specs]
         for name, entry in entries.items():
             if entry.dataset not in known and not looks_like_path(entry.dataset):

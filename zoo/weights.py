@@ -18,9 +18,10 @@ from . import hf
 from .data import BUILTIN_DATASETS, image_shape
 from .devices import resolve_device
 from .errors import RegistryError, UnknownModelError, UsageError, WeightsError, checked_call, did_you_mean, shown
-from .io import HEADER_CHECKSUM_KEY, atomic_save_safetensors, checksum_problem, header_sha256, loads_json
-from .models import ARCHITECTURES
+from .io import HEADER_CHECKSUM_KEY, atomic_save_safetensors, checksum_problem, header_sha256, loads_json, tensors_sha256
+from .models import FAMILIES
 from .models.base import check_image_shape
+from .models.legacy import from_architecture, is_legacy, rename, renames
 from .paths import resource_path
 from .registry import NAME_RE, Entry, load_registry, parse_entry
 from .version import __version__
@@ -96,16 +97,33 @@ def entry_from_file(path: Union[str, Path]) -> Tuple[Entry, Dict[str, str]]:
         data = loads_json(metadata["zoo.entry"])
     except ValueError as exc:
         raise WeightsError(f"{shown(path)}: the 'zoo.entry' header is not valid JSON ({exc})") from None
-    arch = data.get("architecture") if isinstance(data, dict) else None
-    if isinstance(arch, str) and arch not in ARCHITECTURES and "zoo.architecture_module" in metadata:
+    family = (from_architecture(data) if is_legacy(data) else data).get("family") if isinstance(data, dict) else None
+    if isinstance(family, str) and family not in FAMILIES and "zoo.architecture_module" in metadata:
         module = metadata["zoo.architecture_module"]
-        raise WeightsError(f"{shown(path)} is a model of architecture {arch!r} from the plugin module {module!r}, which "
+        raise WeightsError(f"{shown(path)} is a model of family {family!r} from the plugin module {module!r}, which "
                            f"no active registry imports; add the registry file that lists it to ZOO_REGISTRY "
                            f"(or zoo --registry FILE)")
     try:
         return parse_entry(name, data, source=shown(path)), metadata
     except RegistryError as exc:  # the content of a file, not the caller's request
         raise WeightsError(str(exc)) from None
+
+
+def stored_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 of the model's tensors (names, dtypes, shapes, bytes) as its weights file holds them (the header's
+    ``zoo.tensors_sha256``): under the names the file gives them, where a file of the architecture form
+    names some otherwise (:func:`stored_renames`)."""
+    old = {new: name for name, new in getattr(model, "stored_names", {}).items()}
+    return tensors_sha256({old.get(k, k): v for k, v in model.state_dict().items()})
+
+
+def stored_renames(metadata: Dict[str, str]) -> Dict[str, str]:
+    """The tensors a file written from an architecture-form entry holds under older names, old to new
+    (:func:`zoo.models.legacy.renames`)."""
+    try:
+        return renames(loads_json(metadata.get("zoo.entry", "{}")))
+    except ValueError:
+        return {}
 
 
 def image_shape_of(entry: Entry, metadata: Dict[str, str]) -> Tuple[int, int, int]:
@@ -138,7 +156,7 @@ def check_fits(entry: Entry, path: Path, shape: Tuple[int, int, int]) -> None:
     except RegistryError as exc:
         raise WeightsError(f"{shown(path)}: {exc}") from None
     declared = {k: declared_shape for k, (declared_shape, _) in _declared_shapes(path).items()}
-    _compare(path, expected, declared)
+    _compare(path, expected, rename(declared, stored_renames(read_metadata(path))))
 
 
 def _compare(path: Path, expected: Dict[str, Tuple[int, ...]], declared: Dict[str, Tuple[int, ...]]) -> None:
@@ -169,6 +187,7 @@ def load_weights_into(model: torch.nn.Module, path: Union[str, Path], device: to
     problem = checksum_problem(tensors, metadata, header=metadata.get("zoo.format") != "1")
     if problem:
         raise WeightsError(f"{shown(path)} is corrupted: {problem}; get a fresh copy")
+    tensors = rename(tensors, stored_renames(metadata))
     expected = model.state_dict()
     _compare(Path(path), {k: tuple(v.shape) for k, v in expected.items()}, {k: tuple(v.shape) for k, v in tensors.items()})
     for key, value in expected.items():
@@ -259,6 +278,7 @@ def load(name_or_path: Union[str, Path], *, pretrained: bool = True, device: Uni
     model = entry.build(shape)
     if pretrained:
         load_weights_into(model, path, torch.device("cpu"))
+        model.stored_names = stored_renames(metadata)  # old name -> the model's, for a file of the architecture form
         model.weights_file = path  # where a header-named data set may be read from (zoo.data.header_may_read)
         trained_on = loads_json(metadata["zoo.data_sha256"]) if "zoo.data_sha256" in metadata else None
         model.trained_on = trained_on if isinstance(trained_on, dict) else None  # the data's SHA-256 at training

@@ -9,7 +9,7 @@ PCA = {"mse": 0.0177, "psnr": 17.86, "ssim": 0.64, "bce": 0.14}
 
 
 def card(name, *, pretrain_seconds=None, ablation=None, latent_dim=30, squared=2.74):
-    c = {"name": name, "description": f"{name} model.", "architecture": "mlp", "kwargs": {"hidden": [8]},
+    c = {"name": name, "description": f"{name} model.", "family": "ae", "network": {"type": "mlp", "hidden": [8]}, "kwargs": {},
          "params": 100, "latent_dim": latent_dim, "dataset": "mnist", "recipe": {"notes": "why"},
          "reference_recipe": None, "ablation": ablation,
          "training": {"epochs_run": 50, "train_seconds": 400.4, "device": "cpu", "best_val_loss": 0.07,
@@ -77,9 +77,9 @@ LIKELIHOOD = {"dataset": "mnist-binary", "n": 10000, "samples": 5000, "nll": 88.
               "seed": 0, "seconds": 801.3, "command": "zoo eval vae-b --metric nll --samples 5000"}
 
 
-def likelihood_card(name="vae-b", architecture="vae"):
+def likelihood_card(name="vae-b", family="vae"):
     c = card(name, latent_dim=40)
-    c.update(architecture=architecture, dataset="mnist-binary", likelihood=dict(LIKELIHOOD),
+    c.update(family=family, dataset="mnist-binary", likelihood=dict(LIKELIHOOD),
              recipe={"optimizer": "adam", "lr": 0.001, "batch_size": 100, "scheduler": {"type": "cosine"}, "notes": "why"},
              files={"model.safetensors": "x", "samples.png": "y"})
     return c

@@ -27,14 +27,14 @@ def test_list_shows_every_entry_with_counts_from_the_code():
     result = run("list")
     assert result.exit_code == 0
     lines = result.output.strip().split("\n")
-    assert lines[0].split() == ["name", "dataset", "architecture", "latent", "params", "weights"]
+    assert lines[0].split() == ["name", "dataset", "family", "network", "latent", "params", "weights"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert set(rows) == set(zoo.list_models())
     for name, row in rows.items():
         entry = zoo.get_entry(name)
-        assert row[1] == entry.dataset and row[2] == entry.architecture
-        assert int(row[3]) == entry.latent_dim
-        assert int(row[4].replace(",", "")) == entry.build(image_shape(entry.dataset)).num_parameters()
+        assert row[1] == entry.dataset and row[2] == entry.family and row[3] == entry.network_type
+        assert int(row[4]) == entry.latent_dim
+        assert int(row[5].replace(",", "")) == entry.build(image_shape(entry.dataset)).num_parameters()
 
 
 def test_list_json_and_pattern():
@@ -42,7 +42,7 @@ def test_list_json_and_pattern():
     assert result.exit_code == 0
     rows = json.loads(result.output)
     assert [r["name"] for r in rows] == ["deep-64", "deep-784-2", "deep-784-32"]
-    assert {"name", "dataset", "architecture", "latent_dim", "params", "weights"} <= set(rows[0])
+    assert {"name", "dataset", "family", "network", "latent_dim", "params", "weights"} <= set(rows[0])
 
 
 def test_info_prints_the_entry_in_full():

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from zoo.training.driver import drive
+from zoo.training.loop import drive
 
 
 class Stage:

@@ -12,9 +12,10 @@ from zoo.paths import PACKAGE_DIR
 LAYERS = [
     ("zoo.version", "zoo.errors", "zoo.paths", "zoo.seeds", "zoo.io", "zoo.schema", "zoo.devices", "zoo.figures",
      "zoo.console"),
+    ("zoo.networks",),
     ("zoo.models",),
     ("zoo.sources",),
-    ("zoo.recipe", "zoo.stages"),
+    ("zoo.recipe", "zoo.stage_recipes"),
     ("zoo.entries", "zoo.registry"),
     ("zoo.data", "zoo.noise"),
     ("zoo.weights", "zoo.hf"),
@@ -122,6 +123,25 @@ def test_no_module_reads_another_objects_private_attributes():
 
 
 def test_the_epoch_driver_reads_on_one_screen():
-    tree = ast.parse((PACKAGE_DIR / "training" / "driver.py").read_text())
+    tree = ast.parse((PACKAGE_DIR / "training" / "loop.py").read_text())
     (drive,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "drive"]
     assert drive.end_lineno - drive.lineno + 1 <= 45
+
+
+# what a family declares (zoo.models.capabilities): outside zoo/models nothing asks a model for it by name
+CAPABILITY_NAMES = {"continuous_codes", "code_kind", "default_sampler", "sample_prior", "prior_loss", "features",
+                    "decode_features", "trained_parameters", "posterior", "prior", "likelihood", "objective", "samplers",
+                    "generative", "has_likelihood", "code_prior", "phases", "sigmoid_output", "decoder", "encoder"}
+
+
+def test_no_module_outside_the_families_probes_a_model_for_a_capability():
+    probes = []
+    for name, path in modules().items():
+        if name.startswith("zoo.models"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+                    and node.args[1].value in CAPABILITY_NAMES):
+                probes.append(f"{name}:{node.lineno}: {node.func.id}(..., {node.args[1].value!r})")
+    assert not probes, probes

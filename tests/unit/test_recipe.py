@@ -12,7 +12,7 @@ import zoo
 from zoo.cli import main
 from zoo.recipe import OVERRIDES, Recipe
 from zoo.schema import SchemaError, from_dict
-from zoo.training.setup import make_optimizer, make_scheduler
+from zoo.training.optimizers import make_optimizer, make_scheduler
 
 BASE = {"optimizer": "adam", "lr": 0.01, "batch_size": 8, "epochs": 4, "loss": "mse",
         "early_stopping": {"patience": 2}, "seed": 0}

@@ -3,7 +3,9 @@
 
     log p(x) ~= log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
 
-(Burda et al. 2016, the estimator of the VAE papers' tables). The log-mean-exp is taken in float64 over
+(Burda et al. 2016, the estimator of the VAE papers' tables). A model of binary pixels (Bernoulli) is measured on
+binarized data in nats per image; a model of 8-bit pixels (discretized logistic) on any 8-bit data, where the
+number is a probability of the 8-bit image and reported also in bits per dimension. The log-mean-exp is taken in float64 over
 chunks of samples, so memory stays bounded for any K; the draws come from a seeded generator of their
 own, so a number is reproducible. The ELBO is the mean of the same log-weights.
 """
@@ -17,6 +19,8 @@ import torch
 from ..data import check_limit, load_dataset, to_float
 from ..errors import UsageError, checked_call
 from ..models import eval_mode
+from ..models.capabilities import capabilities
+from ..models.likelihoods import bits_per_dim
 from ..sources.idx import binarized_from
 from .scoring import check_model, device_of, model_dataset
 
@@ -26,7 +30,8 @@ IMAGE_CHUNK = 100  # images per pass: SAMPLE_CHUNK x IMAGE_CHUNK x C*H*W floats 
 
 
 def has_likelihood(model: torch.nn.Module) -> bool:
-    return all(callable(getattr(model, name, None)) for name in CONTRACT)
+    """Whether the model's family declares the likelihood contract (``posterior``, ``prior``, ``likelihood``)."""
+    return capabilities(model).likelihood
 
 
 def is_binary(dataset: str) -> bool:
@@ -38,7 +43,20 @@ def check_binary(dataset: str) -> None:
     """A Bernoulli likelihood needs 0/1 pixels: refuse grey data in one line."""
     if not is_binary(dataset):
         raise UsageError(f"{dataset} has grey pixels, where a Bernoulli likelihood makes no sense; the negative "
-                         f"log-likelihood is measured on binarized data (mnist-binary)")
+                         f"log-likelihood is measured on binarized data (mnist-binary), or by a model of 8-bit "
+                         f"pixels (a likelihood family with likelihood \"logistic\")")
+
+
+def fits_data(model: torch.nn.Module, dataset: str) -> bool:
+    """Whether the model's likelihood is defined on ``dataset``'s pixels: Bernoulli on binarized data, the
+    8-bit likelihood on any data set (every zoo data set holds 8-bit pixels)."""
+    caps = capabilities(model)
+    return caps.likelihood and (caps.pixels != "bernoulli" or is_binary(dataset))
+
+
+def check_data(model: torch.nn.Module, dataset: str) -> None:
+    if capabilities(model).pixels == "bernoulli":
+        check_binary(dataset)
 
 
 @torch.no_grad()
@@ -62,7 +80,8 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
         limit: the first ``limit`` test images only (default: all 10,000).
         seed: of the draws; the same seed gives the same number.
     Returns:
-        ``{"dataset", "n", "samples", "nll", "elbo", "nll_sem"}`` (``nll_sem``: its standard error over images).
+        ``{"dataset", "n", "samples", "nll", "elbo", "nll_sem", "bits_per_dim"}`` (``nll_sem``: its standard error
+        over images; ``bits_per_dim``: the NLL per value in bits, the unit of 8-bit likelihoods).
     """
     check_model(model, "nll")
     if not has_likelihood(model):
@@ -71,7 +90,7 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise UsageError(f"samples must be a whole number >= 1, got {samples!r}")
     dataset = model_dataset(model, dataset, "nll")
-    check_binary(dataset)
+    check_data(model, dataset)
     images = load_dataset(dataset, "test").images[:check_limit(limit)]
     device = device_of(model)
     per_image = []
@@ -88,5 +107,7 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
             per_image.append(running - math.log(samples))
     log_px = torch.cat(per_image)
     n = len(log_px)
-    return {"dataset": dataset, "n": n, "samples": samples, "nll": float(-log_px.mean()),
-            "elbo": elbo_sum / (n * samples), "nll_sem": float(log_px.std() / math.sqrt(n)) if n > 1 else 0.0}
+    value = float(-log_px.mean())
+    return {"dataset": dataset, "n": n, "samples": samples, "nll": value,
+            "elbo": elbo_sum / (n * samples), "nll_sem": float(log_px.std() / math.sqrt(n)) if n > 1 else 0.0,
+            "bits_per_dim": bits_per_dim(value, images[0].numel())}

@@ -14,7 +14,7 @@ from ..recipe import Noise
 from ..registry import list_models
 from ..seeds import derive_seed
 from ..weights import has_weights, load
-from .likelihood import has_likelihood, is_binary, nll
+from .likelihood import fits_data, nll
 from .metrics import METRICS
 from .pca import load_pca
 from .probe import linear_probe
@@ -137,8 +137,8 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
 
 
 def likelihood_columns(model, dataset: str, samples: int, limit: Optional[int]) -> Dict[str, Any]:
-    """``nll`` and ``elbo`` where they are defined (a likelihood model on binarized data), else None."""
-    if not (has_likelihood(model) and is_binary(dataset)):
+    """``nll`` and ``elbo`` where they are defined (a likelihood model on data its pixels fit), else None."""
+    if not fits_data(model, dataset):
         return {"nll": None, "elbo": None}
     result = nll(model, samples=samples, dataset=dataset, limit=limit)
     return {"nll": result["nll"], "elbo": result["elbo"]}
@@ -197,7 +197,8 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
                **{m: result[m] for m in metrics}}
         if likelihood is not None:
             row.update(nll=likelihood["nll"] if task == "reconstruction" else None,
-                       elbo=likelihood["elbo"] if task == "reconstruction" else None)
+                       elbo=likelihood["elbo"] if task == "reconstruction" else None,
+                       bits_per_dim=likelihood["bits_per_dim"] if task == "reconstruction" else None)
         if probe_result is not None:
             row["probe_accuracy"] = probe_result["probe_accuracy"]
         rows.append(row)
@@ -206,7 +207,7 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
             pca = evaluate_pca(dataset, k, metrics=metrics or ALL_METRICS[:1], limit=limit, noise=noise, noise_seed=seed,
                                device=device)
             row = {"name": f"pca-{k}", "task": task, **common, "params": pca["params"], "n": pca["n"],
-                   **{m: pca[m] for m in metrics}, **({"nll": None, "elbo": None} if likelihood else {})}
+                   **{m: pca[m] for m in metrics}, **({"nll": None, "elbo": None, "bits_per_dim": None} if likelihood else {})}
             if probe_result is not None:
                 row["probe_accuracy"] = probe_result["pca_probe_accuracy"]
             rows.append(row)

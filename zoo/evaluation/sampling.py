@@ -20,10 +20,11 @@ import torch
 
 from ..data import load_dataset
 from ..errors import UsageError, WeightsError, shown
-from ..io import atomic_save_safetensors, read_verified_safetensors, tensors_sha256
+from ..io import atomic_save_safetensors, read_verified_safetensors
 from ..models.base import eval_mode
+from ..models.capabilities import capabilities
 from ..paths import cache_dir
-from ..weights import weights_dir
+from ..weights import stored_sha256, weights_dir
 from .gmm import GaussianMixture, fit_gaussian_mixture
 from .scoring import check_model, device_of, encode_all, model_dataset
 
@@ -40,17 +41,17 @@ def model_name(model: torch.nn.Module) -> str:
 
 
 def has_prior(model: torch.nn.Module) -> bool:
-    return callable(getattr(model, "sample_prior", None))
+    return capabilities(model).prior_sampling
 
 
 def default_sampler(model: torch.nn.Module) -> str:
-    """The sampler a model generates with unless told: its ``default_sampler``, else prior where it has one."""
-    return getattr(model, "default_sampler", None) or ("prior" if has_prior(model) else "gmm")
+    """The sampler a model generates with unless told: the one its family declares."""
+    return capabilities(model).default_sampler
 
 
 def generative(model: torch.nn.Module) -> bool:
-    """A model that generates by its default sampler: one with a prior, or one whose family names ``gmm``."""
-    return has_prior(model) or getattr(model, "default_sampler", None) == "gmm"
+    """A model that its family declares generative (cards and zoo compare measure its samples)."""
+    return capabilities(model).generative
 
 
 def check_sampler(model: torch.nn.Module, sampler: Optional[str]) -> str:
@@ -60,14 +61,14 @@ def check_sampler(model: torch.nn.Module, sampler: Optional[str]) -> str:
     name = model_name(model)
     if sampler == "prior" and not has_prior(model):
         raise UsageError(f"{name} has no prior to sample (its codes were not trained towards one): use --sampler gmm")
-    if sampler == "gmm" and not getattr(model, "continuous_codes", True):
-        raise UsageError(f"{name} has no continuous codes to fit a mixture to (its code is {getattr(model, 'code_kind', 'discrete')}): "
+    if sampler == "gmm" and not capabilities(model).continuous_code:
+        raise UsageError(f"{name} has no continuous codes to fit a mixture to (its code is {capabilities(model).code_kind}): "
                          f"use --sampler prior")
     return sampler
 
 
 def weights_sha256(model: torch.nn.Module) -> str:
-    return tensors_sha256(model.state_dict())
+    return stored_sha256(model)
 
 
 def gmm_path(model: torch.nn.Module) -> Optional[Path]:

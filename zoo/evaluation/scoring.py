@@ -13,6 +13,7 @@ import torch
 from ..data import checksums, header_may_read, to_float
 from ..errors import UsageError, shown
 from ..models import eval_mode
+from ..models.capabilities import capabilities
 from ..noise import corrupt
 from ..recipe import Noise, Recipe
 from ..seeds import derive_seed
@@ -88,7 +89,7 @@ def continuous_view(model: torch.nn.Module) -> Tuple[Callable, Callable, str]:
     """(encode, decode, what it is) of the model's code as continuous vectors: the code itself, or for a model
     whose code is discrete (a VQ-VAE's codebook indices) its ``features`` (the indices' codebook vectors) and
     ``decode_features``: what the latent scatter, the linear probe and the interpolation read."""
-    if getattr(model, "continuous_codes", True):
+    if capabilities(model).continuous_code:
         return model.encode, model.decode, "code"
     return model.features, model.decode_features, "code's codebook vectors"
 

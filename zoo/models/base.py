@@ -10,24 +10,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..networks import Network, Stack
+from ..networks.layers import ACTIVATIONS, activation  # noqa: F401  (re-exported: families name activations)
 from ..schema import require
 
 LOSSES = ("mse", "bce")
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-}
 
 
 @dataclass
@@ -90,30 +83,60 @@ def check_image_shape(image_shape: Sequence[int]) -> Tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def activation(name: str) -> nn.Module:
-    return ACTIVATIONS[name]()
-
-
 class Autoencoder(nn.Module):
-    """Base class of every architecture, built-in or a user's (``zoo.register_model``).
+    """Base of every family, built-in or a user's (``zoo.register_family`` / ``zoo.register_model``).
 
-    Subclasses call ``super().__init__(config, image_shape)``, build their layers from
-    ``self.image_shape`` (``(C, H, W)``) and ``config``, and implement ``encode`` and ``decode``;
-    ``forward`` and ``loss`` (mean reconstruction loss) come with the base. ``config`` is the
-    architecture's config dataclass and must have ``latent_dim``.
+    A family on a network is built as ``cls(config, image_shape, network)``: it takes the network's bodies
+    (:meth:`encoder_on`, :meth:`decoder_on`) and adds its heads. A family registered with ``register_model``
+    (no network) is built as ``cls(config, image_shape)`` and builds every layer itself. Subclasses call
+    ``super().__init__``, then implement ``encode`` and ``decode``; ``forward`` and ``loss`` (mean
+    reconstruction loss) come with the base. ``config`` is the family's config dataclass, with ``latent_dim``.
+
+    What a family can do beyond encoding and decoding it declares (``zoo.models.capabilities``): the class
+    attributes below, and the methods of the protocols it implements.
     """
 
-    architecture: str = ""
+    family: str = ""
     objective: str = "single"  # what a training step does (zoo.training.objectives): "single", "alternating", a plugin's
     latent_dim: int
+    # ---- declared capabilities (zoo.models.capabilities reads these; nothing probes a model for them)
+    samplers: Tuple[str, ...] = ("gmm",)  # how it can generate: "prior" (its sample_prior), "gmm" (a mixture fitted to its codes)
+    default_sampler: str = "gmm"  # the sampler zoo sample uses unless told
+    has_likelihood: bool = False  # posterior(x), prior() and likelihood(z) as torch.distributions (zoo.nll)
+    pixel_likelihood: Optional[str] = None  # what its likelihood models: "bernoulli" (binary pixels), "logistic" (8-bit)
+    generative: bool = False  # generating is what it was trained for (cards and zoo compare measure its samples)
+    code_kind: str = "continuous"  # "continuous", or what a discrete code is ("codebook indices")
+    sigmoid_output: bool = False  # decode is the sigmoid of the decoder's last layer (RBM pretraining, the report's explorer)
+    code_prior: bool = False  # a prior over its discrete codes, trained after it (recipe.prior): prior_loss(codes)
+    # ---- the networks it builds on (register_family; register_model sets network_kind None)
+    network_kind: Optional[str] = "vector"  # "vector": any network; "grid": one keeping a spatial grid; None: its own layers
+    networks: Optional[Tuple[str, ...]] = None  # None: every network of its kind; else only these keys
+    default_network: str = "mlp"  # the network of an entry that names none
 
-    def __init__(self, config: Any, image_shape: Sequence[int]):
+    def __init__(self, config: Any, image_shape: Sequence[int], network: Optional[Network] = None):
         super().__init__()
         self.config = config
+        self.network = network
         self.image_shape = check_image_shape(image_shape)
-        self.latent_dim = config.latent_dim
+        if config.latent_dim is not None:  # None: the family derives it from the network (vq-vae's grid)
+            self.set_latent_dim(config.latent_dim)
+
+    def set_latent_dim(self, latent_dim: int) -> None:
+        """The code size, checked against the image: a code no wider than the input."""
+        self.latent_dim = latent_dim
         require(0 < self.latent_dim <= self.input_dim, "latent_dim",
                 f"a code of {self.latent_dim} is wider than the {self.input_dim}-pixel input; use at most {self.input_dim}")
+
+    # ------------------------------------------------------------------ building on a network
+    def encoder_on(self, network: Network, head: Callable[[int], List[nn.Module]]) -> Stack:
+        """The network's encoder body with the family's ``head`` (called with the body's feature count)
+        after it, in one Sequential: images to the family's code parameters."""
+        body = network.encoder(self.image_shape)
+        return Stack(*body.layers, *head(body.features), flat_input=body.flat_input)
+
+    def decoder_on(self, network: Network, channels: int) -> nn.Sequential:
+        """The network's decoder: codes (N, latent_dim) to unbounded outputs (N, channels, H, W)."""
+        return nn.Sequential(*network.decoder(self.latent_dim, self.image_shape, channels))
 
     @property
     def input_dim(self) -> int:
@@ -134,6 +157,20 @@ class Autoencoder(nn.Module):
         """Reconstruction loss of ``x`` against ``target`` (they differ when denoising)."""
         recon = reconstruction_loss(self(x), target, kind)
         return LossOutput(recon, {"recon": recon.detach()})
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The continuous view of the code (N, F) that the latent scatter projects, the linear probe reads and
+        the interpolation walks: the code itself, unless the code is discrete (vq-vae: its codebook vectors)."""
+        return self.encode(x)
+
+    def decode_features(self, f: torch.Tensor) -> torch.Tensor:
+        """Images from the continuous view of the code, as :meth:`features` gives it."""
+        return self.decode(f)
+
+    def trained_parameters(self) -> Iterator[nn.Parameter]:
+        """What the training stage's optimizer trains: every parameter, unless a family says otherwise (the
+        vq-vae leaves its code prior to the prior stage)."""
+        return self.parameters()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

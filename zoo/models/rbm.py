@@ -35,12 +35,16 @@ class StackLayer:
 
 
 def _layers(seq: nn.Module, part: str) -> List[tuple]:
-    """``seq`` as (Linear, has a Sigmoid after it) pairs; ValueError for anything else."""
+    """``seq`` as (Linear, has a Sigmoid after it) pairs; ValueError for anything else. A trailing
+    ``Unflatten`` (the decoder's pixels as an image) holds no units and is passed over."""
     if not isinstance(seq, nn.Sequential):
         raise ValueError(f"RBM pretraining needs Linear layers with logistic (Sigmoid) units; the {part} is a "
                          f"{type(seq).__name__}, not an nn.Sequential of them")
     out: List[tuple] = []
-    for module in seq:
+    modules = list(seq)
+    while modules and isinstance(modules[-1], nn.Unflatten):
+        modules.pop()
+    for module in modules:
         if isinstance(module, nn.Linear) and module.bias is not None:
             out.append((module, False))
         elif isinstance(module, nn.Sigmoid) and out and not out[-1][1]:
@@ -53,10 +57,13 @@ def _layers(seq: nn.Module, part: str) -> List[tuple]:
 
 
 def rbm_stack(model: nn.Module) -> List[StackLayer]:
-    """The stack of RBMs that pretrains ``model``, bottom first; ValueError (one line) if it does not fit."""
+    """The stack of RBMs that pretrains ``model``, bottom first; ValueError (one line) if it does not fit.
+    The decoder's last layer may leave its sigmoid to the model (``sigmoid_output``: the ae family's decode)."""
     if not isinstance(getattr(model, "encoder", None), nn.Module) or not isinstance(getattr(model, "decoder", None), nn.Module):
         raise ValueError(f"RBM pretraining needs a model with an encoder and a decoder of layers, not {type(model).__name__}")
     enc, dec = _layers(model.encoder, "encoder"), _layers(model.decoder, "decoder")
+    if dec and not dec[-1][1] and getattr(model, "sigmoid_output", False):
+        dec[-1] = (dec[-1][0], True)
     if not all(sig for _, sig in enc[:-1]) or not all(sig for _, sig in dec):
         raise ValueError("RBM pretraining needs logistic (Sigmoid) units after every layer but the code")
     if len(enc) != len(dec) or any(e.weight.shape != d.weight.shape[::-1] for (e, _), (d, _) in zip(enc, reversed(dec))):

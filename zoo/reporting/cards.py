@@ -16,11 +16,14 @@ from typing import Any, Dict, List
 from ..data import checksums, load_dataset
 from ..evaluation import ALL_METRICS, eval_rows
 from ..evaluation.classifier import CLASSIFIER_DATASETS
-from ..evaluation.likelihood import has_likelihood, is_binary, nll
+from ..evaluation.likelihood import fits_data, nll
 from ..evaluation.quality import fd, floor_fd, pca_fd
-from ..evaluation.scoring import code_nll, device_of, encode_all
 from ..evaluation.sampling import GMM_FILE, default_sampler, gaussian_mixture, generative, sample
+from ..evaluation.scoring import code_nll, device_of, encode_all
 from ..io import atomic_write_json, atomic_write_text
+from ..models import get_family
+from ..models.capabilities import capabilities
+from ..models.legacy import from_architecture, is_legacy
 from ..training.outputs import TrainingFacts
 from ..weights import WEIGHTS_FILE, load, read_metadata
 
@@ -78,6 +81,7 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     folder = Path(folder)
     meta = read_metadata(folder / WEIGHTS_FILE)
     entry = json.loads(meta["zoo.entry"])
+    entry = from_architecture(entry) if is_legacy(entry) else entry
     facts = TrainingFacts.from_header(meta)
     del facts["data_sha256"]  # stated once, beside the data set
     rows = eval_rows(str(folder / WEIGHTS_FILE), device=device)
@@ -87,8 +91,9 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     card = {
         "name": name,
         "description": entry["description"],
-        "architecture": entry["architecture"],
-        "kwargs": entry["kwargs"],
+        "family": entry["family"],
+        "network": get_family(entry["family"]).network(entry.get("network")).to_dict(),
+        "kwargs": entry.get("kwargs", {}),
         "params": rows[0]["params"],
         "latent_dim": rows[0]["latent_dim"],
         "dataset": entry["dataset"],
@@ -104,14 +109,14 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     }
     model = load(str(folder / WEIGHTS_FILE), device=device)
     measure_sampling(card, model)
-    if has_likelihood(model) and is_binary(card["dataset"]):
+    if fits_data(model, card["dataset"]):
         started = time.perf_counter()
         card["likelihood"] = {**nll(model, samples=LIKELIHOOD_SAMPLES), "seed": 0,
                               "seconds": round(time.perf_counter() - started, 1),
                               "command": f"zoo eval {name} --metric nll --samples {LIKELIHOOD_SAMPLES}"}
         check = nll(model, **CHECK_LIKELIHOOD)
         card["check"]["likelihood"] = {**CHECK_LIKELIHOOD, "nll": check["nll"], "elbo": check["elbo"]}
-    if callable(getattr(model, "prior_loss", None)):
+    if capabilities(model).code_prior:
         card["code_prior"] = code_prior_block(model, card["dataset"])
     if (card["dataset"], card["latent_dim"]) in PUBLISHED:
         recon, pixels = metrics["reconstruction"], load_dataset(card["dataset"], "test").images[0].numel()
@@ -166,7 +171,8 @@ def card_markdown(card: Dict[str, Any]) -> str:
         "",
         card["description"],
         "",
-        f"- Architecture: `{card['architecture']}` {json.dumps(card['kwargs'])}; {card['params']:,} parameters; "
+        f"- Family: `{card['family']}` {json.dumps(card['kwargs'])} on network {json.dumps(card['network'])}; "
+        f"{card['params']:,} parameters; "
         f"{card['latent_dim']}-d code",
         f"- Data: {card['dataset']} (train 50,000 / validation 10,000 / test 10,000); SHA-256 in card.json",
         f"- Recipe: {json.dumps({k: v for k, v in card['recipe'].items() if k != 'notes'})}",

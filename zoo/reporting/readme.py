@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from ..io import atomic_write_bytes, atomic_write_text
-from .cards import (FIGURE_SCALE, FIGURES_DIR, PUBLISHED, PUBLISHED_NLL, SAMPLES_FILE, tasks_in_order, total_seconds,
-                    training_time)
+from .cards import FIGURE_SCALE, FIGURES_DIR, PUBLISHED, PUBLISHED_NLL, SAMPLES_FILE, tasks_in_order, total_seconds, training_time
 
 SAMPLES_DIR = "docs/samples"  # the README's sample grids (the shipped samples.png, upscaled)
 
@@ -72,7 +71,7 @@ def paper_table(cards: List[Dict[str, Any]]) -> str:
 def likelihood_table(cards: List[Dict[str, Any]]) -> str:
     """pythae's reproducibility table (paper, pythae) beside zoo's entry of each family, its protocol, and the
     sample grids."""
-    mine = [(PUBLISHED_NLL[c["architecture"]], c) for c in cards if "likelihood" in c and c["architecture"] in PUBLISHED_NLL]
+    mine = [(PUBLISHED_NLL[c["family"]], c) for c in cards if "likelihood" in c and c["family"] in PUBLISHED_NLL]
     if not mine:
         return ""
     lines = ["| model | paper | pythae obtained | zoo | zoo - pythae | zoo's entry |",
@@ -87,7 +86,7 @@ def likelihood_table(cards: List[Dict[str, Any]]) -> str:
         like, recipe, t = card["likelihood"], card["recipe"], card["training"]
         schedule = f", {recipe['scheduler']['type']} decay" if recipe.get("scheduler") else ""
         lines += [f"- {pub['model']}: paper and pythae: {pub['protocol']}. zoo (`{card['name']}`): {card['dataset']} "
-                  f"(dynamic binarization); `{card['architecture']}` {json.dumps(card['kwargs'])}; "
+                  f"(dynamic binarization); `{card['family']}` {json.dumps(card['kwargs'])} on {json.dumps(card['network'])}; "
                   f"{t['epochs_run']} epochs of {recipe['optimizer']} lr {recipe['lr']:g}{schedule}, batch "
                   f"{recipe['batch_size']}, {t['train_seconds']:.0f} s on {t['device']} (the weights of epoch "
                   f"{t['best_epoch']}, the best validation loss); {like['samples']} importance samples on all "
@@ -109,11 +108,11 @@ def families_table(cards: List[Dict[str, Any]]) -> str:
         return ""
     lines = ["| family | entry | data | code | test MSE (PCA) | NLL | fd (sampled PCA) | sampler | training |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
-    for card in sorted(mine, key=lambda c: (c["architecture"], c["name"])):
+    for card in sorted(mine, key=lambda c: (c["family"], c["name"])):
         m, p, s = card["test"]["reconstruction"]["model"], card["test"]["reconstruction"]["pca"], card["sampling"]
         nll = f"{card['likelihood']['nll']:.2f}" if "likelihood" in card else "-"
         t = card["training"]
-        lines.append(f"| `{card['architecture']}` | [`{card['name']}`](weights/{card['name']}/README.md) | {card['dataset']} | "
+        lines.append(f"| `{card['family']}` | [`{card['name']}`](weights/{card['name']}/README.md) | {card['dataset']} | "
                      f"{card['latent_dim']} | {m['mse']:.5f} ({p['mse']:.5f}) | {nll} | **{s['fd']:.2f}** ({s['pca_fd']:.2f}) | "
                      f"{s['sampler']} | {total_seconds(t):.0f} s |")
     floors = sorted({(c["dataset"], round(c["sampling"]["floor_fd"], 2)) for c in mine})
@@ -124,8 +123,8 @@ def families_table(cards: List[Dict[str, Any]]) -> str:
               "included." + "".join(f" {c['name']}'s code: {c['latent_dim']} positions, each an index into "
               f"{c['kwargs']['codebook_size']} codebook vectors." for c in mine if "code_prior" in c), "",
               "64 samples of each (seed 0), by its default sampler:", ""]
-    for card in sorted(mine, key=lambda c: (c["architecture"], c["name"])):
-        lines += [f"**{card['name']}** ({card['architecture']}, {card['sampling']['sampler']})", "",
+    for card in sorted(mine, key=lambda c: (c["family"], c["name"])):
+        lines += [f"**{card['name']}** ({card['family']}, {card['sampling']['sampler']})", "",
                   f"![{card['name']}: samples]({SAMPLES_DIR}/{card['name']}.png)", ""]
     return "\n".join(lines).rstrip()
 

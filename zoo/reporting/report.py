@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from .. import hf
 from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError, WeightsError, option, shown
 from ..evaluation.results import compare
@@ -27,10 +28,10 @@ from ..evaluation.sampling import generative
 from ..figures import reconstruction_grid
 from ..io import atomic_write_text
 from ..models import eval_mode
+from ..models.capabilities import dense_decoder
 from ..registry import NAME_RE, list_models, load_registry
 from ..seeds import derive_seed
 from ..training.outputs import TrainingFacts
-from .. import hf
 from ..weights import WEIGHTS_FILE, has_weights, hf_weights, load, read_metadata, shipped_weights
 from .model_figures import interpolation_grid, latent_points, samples_grid
 
@@ -69,18 +70,13 @@ def weights_path(target: str) -> Path:
 def decoder_layers(model: torch.nn.Module) -> Optional[List[Dict[str, Any]]]:
     """The decoder as [{"w": rows, "b": ..., "act": name}] when it is Linear layers and activations
     (what the page can compute), else None."""
-    decoder = getattr(model, "decoder", None)
-    if not isinstance(decoder, torch.nn.Sequential):
+    dense = dense_decoder(model)
+    if dense is None:
         return None
     layers: List[Dict[str, Any]] = []
-    for module in decoder:
-        if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Linear":
-            w, b = module.weight.detach().double(), module.bias.detach().double()
-            layers.append({"w": _b64(w), "b": _b64(b), "in": w.shape[1], "out": w.shape[0], "act": None})
-        elif type(module).__name__ in ACTIVATIONS and layers and layers[-1]["act"] is None:
-            layers[-1]["act"] = ACTIVATIONS[type(module).__name__]
-        else:
-            return None
+    for module, act in dense:
+        w, b = module.weight.detach().double(), module.bias.detach().double()
+        layers.append({"w": _b64(w), "b": _b64(b), "in": w.shape[1], "out": w.shape[0], "act": act})
     return layers
 
 
@@ -100,7 +96,7 @@ def model_section(target: str, row: Dict[str, Any]) -> Dict[str, Any]:
     section: Dict[str, Any] = {
         "id": re.sub(r"[^a-z0-9]+", "-", Path(str(target)).name.lower()).strip("-") or "model",
         "name": str(target), "description": entry.description, "dataset": entry.dataset,
-        "architecture": entry.architecture, "kwargs": entry.kwargs, "recipe": _recipe(entry),
+        "family": entry.family, "network": entry.network, "kwargs": entry.kwargs, "recipe": _recipe(entry),
         "training": TrainingFacts.from_header(read_metadata(path)), "row": row,
     }
     with eval_mode(model):

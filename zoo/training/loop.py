@@ -1,117 +1,80 @@
-"""The Trainer, one for every entry: it builds the run's parts (model, data, objective, stages), runs its
-stages (a pretraining stage first, when the recipe has one, then training) through the one epoch driver
-(:mod:`.driver`), saves and restores the parts as one state (:mod:`.checkpoint`) and writes the outputs
-(:mod:`.outputs`). The model's objective (:mod:`.objectives`) owns its optimizers; nothing here knows a
-model, an optimizer or a stage by its kind."""
+"""The one epoch driver: every stage of a run (RBM pretraining, training) goes through the same
+step / read / checkpoint / Ctrl-C loop.
+
+A stage has a position (``progress``: ``epoch``, ``step_in_epoch``, ``global_step``, ``epoch_seconds``)
+and says how an epoch goes; the driver runs what is left of it. Losses stay on the device until read,
+every ``log_every`` steps (one host sync), at a checkpoint and at the epoch's end; the state is saved
+every ``checkpoint_every`` steps, at every epoch end (by the stage's ``end_epoch``) and on Ctrl-C.
+"""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+import time
+from typing import Any, Callable, Dict, List, Protocol
 
 import torch
 
-from ..devices import resolve_device
-from ..errors import UsageError, option
-from ..registry import Entry
-from . import checkpoint, distributed, outputs, setup
-from .batches import DeviceData
-from .distributed import SINGLE, Dist
-from .driver import drive
-from .interrupt import Interrupt
-from .logger import RunLogger, SilentLogger
-from .objectives import StepContext, build_objective
-from .options import RunOptions
-from .parts import RandomState, Stateful
-from .pretrain import RBMPretraining
-from .prior import CodePriorStage
-from .stage import TrainingStage
+from ..errors import option
 
 
-class Trainer:
-    """Train ``entry`` (its recipe carrying any overrides) into ``out``."""
+class Stage(Protocol):
+    """What the driver asks of a stage."""
 
-    def __init__(self, entry: Entry, *, out: Path, options: RunOptions = RunOptions(), quiet: bool = False,
-                 log: Optional[Callable[[str], None]] = None, dist: Dist = SINGLE,
-                 on_epoch: Optional[Callable[[Dict[str, Any]], Any]] = None):
-        self.entry, self.recipe, self.options, self.dist = entry, entry.recipe, options, dist
-        self.run_dir, self.device = Path(out), resolve_device(options.device)
-        distributed.check_batch(self.recipe.batch_size, dist.world_size)
-        self.data = DeviceData(entry.dataset, self.device, batch_size=self.recipe.batch_size, seed=self.recipe.seed,
-                               limit_batches=options.limit_batches, stream=setup.rank_stream(dist))
-        torch.manual_seed(self.recipe.seed)  # the initial weights depend on the seed alone
-        self.model = entry.build(self.data.image_shape).to(self.device).train()
-        setup.seed_ranks(self.recipe, dist)
-        context = StepContext(self.device, dist, self.data.steps_per_epoch, amp=options.amp, compile=options.compile)
-        self.objective = build_objective(self.model, self.recipe, context)
-        noise = setup.noise_generator(self.recipe, self.device, dist)
-        self.logger = RunLogger(self.run_dir, quiet=quiet, log=log) if dist.is_main else SilentLogger()
-        self.training = TrainingStage(self.model, self.objective, self.data, self.recipe, label=entry.name,
-                                      run_dir=self.run_dir, logger=self.logger, dist=dist, noise=noise, save=self.save_state,
-                                      on_epoch=on_epoch)
-        spec = self.recipe.pretrain
-        self.before = [RBMPretraining(self.model, spec, self.data, seed=self.recipe.seed, label=entry.name,
-                                      logger=self.logger, save=self.save_state)] if spec is not None and spec.epochs > 0 else []
-        prior = self.recipe.prior
-        self.after = [CodePriorStage(self.model, prior, self.data, self.training.best, label=entry.name,
-                                     logger=self.logger, save=self.save_state)] if prior is not None and prior.epochs > 0 else []
-        self.random = RandomState(self.device, dist, {"noise": noise, "binarize": self.data.generator})
+    progress: Any  # epoch, step_in_epoch, global_step, epoch_seconds
 
     @property
-    def stages(self) -> list:
-        return [*self.before, self.training, *self.after]
+    def done(self) -> bool: ...  # nothing left to run
 
-    def parts(self) -> Dict[str, Stateful]:
-        """Every part of the run's state, by name; the random generators last (restored after everything else)."""
-        return {"model": self.model, "data": self.data, **self.training.parts(),
-                **{stage.name: stage for stage in self.before},
-                **{k: v for stage in self.after for k, v in stage.parts().items()}, "rng": self.random}
+    def start(self) -> None: ...  # once, before its first step in this process
 
-    def fit(self, resume: Optional[Tuple[Dict[str, torch.Tensor], Dict[str, Any]]] = None) -> Dict[str, Any]:
-        """Run what is left of every stage (training until its epochs run out or early stopping fires);
-        returns the summary."""
-        if resume is not None:
-            checkpoint.restore(self.parts(), *resume)
-            self.training.after_restore()
-            if not self.training.done and any(stage.started for stage in self.after):
-                raise UsageError(f"{self.run_dir} has started its code-prior stage on the trained codes; "
-                                 f"{option('--epochs')} cannot reopen training: start a new run to train longer")
-            self.logger.line(f"resuming {self.entry.name} {self.where()}")
-        else:
-            self.save_state()  # a kill before the first checkpoint still leaves something to resume
-        with self.logger, Interrupt(enabled=not self.dist.enabled) as ctrl_c:
-            for stage in self.stages:
-                drive(stage, logger=self.logger, ctrl_c=ctrl_c, save=self.save_state, where=self.where,
-                      checkpoint_every=self.options.checkpoint_every, log_every=self.options.log_every)
-        summary = self.finish() if self.dist.is_main else None
-        return distributed.broadcast_json(self.dist, summary, self.device)
+    def begin_epoch(self) -> int: ...  # the running epoch's number of steps (its data order chosen)
 
-    def where(self) -> str:
-        """The run's position in words: that of the first stage with something left to run."""
-        return next((stage for stage in self.stages if not stage.done), self.training).where()
+    def describe(self) -> str: ...  # the progress bar's label
 
-    def save_state(self) -> None:
-        """Every rank calls this at the same steps (parts may gather from every rank); rank 0 writes."""
-        meta = {"name": self.entry.name, "entry": self.entry.to_dict(), "options": self.options.to_dict()}
-        captured = checkpoint.capture(self.parts(), meta, is_main=self.dist.is_main)
-        if captured is not None:
-            checkpoint.write_state(self.run_dir, *captured)
+    def step(self, i: int) -> "tuple[Dict[str, torch.Tensor], int]": ...  # step i: (losses on the device, batch size)
 
-    def finish(self) -> Dict[str, Any]:
-        """Rank 0 evaluates the best weights and writes the outputs; returns the run's summary."""
-        t = self.training
-        if t.best.weights is not None:
-            self.model.load_state_dict(t.best.weights)
-        for stage in self.after:
-            stage.apply()  # after the training's best weights: each stage's own best part on top
-        stages = {stage.name: stage.summary() for stage in [*self.before, *self.after]}
-        facts = outputs.TrainingFacts(
-            epochs_run=t.progress.epoch, best_epoch=t.stopper.best_epoch, best_val_loss=t.stopper.best,
-            stop_reason=t.stopper.describe(t.progress.stop, self.recipe.epochs), device=str(self.device),
-            train_seconds=t.progress.train_seconds, data_sha256=self.data.sha256,
-            pretrain_seconds=stages["pretrain"]["seconds"] if "pretrain" in stages else None,
-            prior_seconds=stages["prior"]["seconds"] if "prior" in stages else None)
-        run = {"world_size": self.dist.world_size, "amp": self.options.amp, "compile": self.options.compile,
-               "optimizer_impl": self.objective.optimizer_kind(), "pretrain": stages.get("pretrain"),
-               **({"prior": stages["prior"]} if "prior" in stages else {})}
-        return outputs.finish(self.run_dir, self.model, self.entry, self.data, facts, t.progress, run,
-                              best_epoch=t.stopper.best_epoch)
+    def read(self, pending: List[Dict[str, torch.Tensor]], sizes: List[int], started: float, bar) -> None: ...
+    # read the pending losses (one host sync), add the time since ``started`` to the epoch's, log them
+
+    def end_epoch(self) -> None: ...  # records, logs, decides, saves the state
+
+    def where(self) -> str: ...  # the position in words: "at epoch 2, step 30"
+
+
+def drive(stage: Stage, *, logger, ctrl_c, save: Callable[[], None], where: Callable[[], str],
+          checkpoint_every: int, log_every: int) -> None:
+    """Run what is left of ``stage``; ``save`` writes the run's state. When ``ctrl_c`` asks, the state is
+    saved and KeyboardInterrupt raised, saying ``where()`` the run stopped."""
+    if stage.done:
+        return
+    stage.start()
+    p = stage.progress
+    while not stage.done:
+        last = stage.begin_epoch()
+        bar = logger.bar(last, p.step_in_epoch, stage.describe())
+        pending: List[Dict[str, torch.Tensor]] = []
+        sizes: List[int] = []
+        started = time.perf_counter()
+        try:  # the bar's line ends (cleared) before any message, an interruption's included
+            for i in range(p.step_in_epoch, last):
+                losses, size = stage.step(i)
+                pending.append(losses)
+                sizes.append(size)
+                p.step_in_epoch, p.global_step = i + 1, p.global_step + 1
+                stop = ctrl_c.requested  # read once: a Ctrl-C during the read below is this step's stop, not a lie
+                checkpoint = stop or (checkpoint_every and p.global_step % checkpoint_every == 0)
+                if len(pending) >= log_every or checkpoint or i + 1 == last:
+                    stage.read(pending, sizes, started, bar)
+                    pending, sizes, started = [], [], time.perf_counter()
+                if checkpoint and i + 1 < last:  # epoch ends save their own state
+                    save()
+                if stop and i + 1 < last:
+                    interrupted(where)
+        finally:
+            bar.close()
+        stage.end_epoch()
+        if ctrl_c.requested:
+            interrupted(where)
+
+
+def interrupted(where: Callable[[], str]) -> None:
+    raise KeyboardInterrupt(f"interrupted {where()}; the state is saved: continue with {option('--resume', 'resume=True')}")

@@ -25,10 +25,11 @@ from torch import nn
 
 from ..errors import TrainingError, check_key, check_registration, lookup
 from ..models.base import Phase
+from ..models.capabilities import capabilities, trained_parameters
 from ..recipe import Recipe
 from .distributed import Dist
+from .optimizers import make_optimizer, make_scheduler, optimizer_kind
 from .parts import Stateful
-from .setup import make_optimizer, make_scheduler, optimizer_kind
 
 OBJECTIVES: Dict[str, type] = {}
 
@@ -210,13 +211,6 @@ class Alternating(Objective):
             self.add_phase(phase.name, params, phase.loss)
 
 
-def trained_parameters(model: nn.Module) -> List[nn.Parameter]:
-    """What the training stage trains: the model's ``trained_parameters()`` where it has them (a VQ-VAE leaves
-    its code prior to the stage after), else all its parameters."""
-    own = getattr(model, "trained_parameters", None)
-    return list(own() if callable(own) else model.parameters())
-
-
 def build_objective(model: nn.Module, recipe: Recipe, context: StepContext) -> Objective:
     """The objective ``model`` names (class attribute ``objective``, default ``single``), built."""
-    return get_objective(getattr(model, "objective", "single"))(model, recipe, context)
+    return get_objective(capabilities(model).objective)(model, recipe, context)

@@ -1,5 +1,5 @@
 """The pretraining stage of a recipe (``"pretrain": {"type": "rbm", ...}``), which the Trainer runs before
-training through the same epoch driver (:mod:`.driver`), so with the guarantees of training: a progress
+training through the same epoch driver (:mod:`.loop`), so with the guarantees of training: a progress
 bar and a line per epoch, TensorBoard scalars (in ``tensorboard/pretrain`` of the run folder), and the
 state saved at every epoch end, every ``checkpoint_every`` steps and on Ctrl-C (the stage is a part of
 the state), so that a run killed inside any layer resumes bit for bit.
@@ -23,6 +23,7 @@ from ..models.rbm import RBM, layer_input, rbm_stack
 from ..recipe import Pretrain
 from ..seeds import derive_seed
 from .batches import DeviceData
+from .stages import StageContext, register_stage
 
 
 @dataclass
@@ -40,10 +41,27 @@ class PretrainState:
     history: List[Dict[str, Any]] = field(default_factory=list)  # one record per finished epoch
 
 
+@register_stage("pretrain", after=False)
 class RBMPretraining:
-    """The RBM stage of a recipe: a stage for :func:`.driver.drive` and a part of the run's state."""
+    """The RBM stage of a recipe: a stage for :func:`.loop.drive` and a part of the run's state."""
 
     name = "pretrain"
+    title = "RBM pretraining"
+
+    @classmethod
+    def build(cls, context: StageContext, spec: Pretrain) -> "RBMPretraining":
+        return cls(context.model, spec, context.data, seed=context.recipe.seed, label=context.label,
+                   logger=context.logger, save=context.save)
+
+    def parts(self) -> Dict[str, Any]:
+        return {self.name: self}
+
+    @property
+    def started(self) -> bool:
+        return self.progress.global_step > 0
+
+    def apply(self) -> None:
+        """Nothing on top of training's weights: pretraining's result is where training started."""
 
     def __init__(self, model: torch.nn.Module, spec: Pretrain, data: DeviceData, *, seed: int, label: str,
                  logger, save: Callable[[], None]):

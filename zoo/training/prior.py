@@ -1,5 +1,5 @@
 """The code-prior stage of a recipe (``"prior": {"type": "pixelcnn", ...}``), which the Trainer runs after
-training through the same epoch driver (:mod:`.driver`), so resumable like any stage: its optimizer,
+training through the same epoch driver (:mod:`.loop`), so resumable like any stage: its optimizer,
 position, early stopping and best weights are parts of the run's state, saved at every epoch end, every
 ``checkpoint_every`` steps and on Ctrl-C, and a run killed inside it resumes bit for bit.
 
@@ -23,12 +23,21 @@ from ..recipe import CodePrior
 from .batches import DeviceData
 from .parts import BestWeights, Stateful
 from .progress import Progress
+from .stages import StageContext, register_stage
 from .stopping import EarlyStopping, StopReason
 
+
+@register_stage("prior", after=True)
 class CodePriorStage:
-    """The prior stage: a stage for :func:`.driver.drive` whose parts join the run's state."""
+    """The prior stage: a stage for :func:`.loop.drive` whose parts join the run's state."""
 
     name = "prior"
+    title = "code-prior stage"
+
+    @classmethod
+    def build(cls, context: StageContext, spec: CodePrior) -> "CodePriorStage":
+        return cls(context.model, spec, context.data, context.best, label=context.label, logger=context.logger,
+                   save=context.save)
 
     def __init__(self, model: torch.nn.Module, spec: CodePrior, data: DeviceData, autoencoder: BestWeights, *,
                  label: str, logger, save):

@@ -24,10 +24,10 @@ from ..sources.cache import remember_named
 from ..weights import WEIGHTS_FILE
 from . import checkpoint, distributed, runfolder
 from .logger import RunLogger
-from .loop import Trainer
 from .options import RunOptions
 from .progress import saved_progress
 from .stopping import StopReason
+from .trainer import Trainer
 
 
 @checked_call

@@ -1,10 +1,10 @@
-"""The VQ-VAE (``"vq-vae"``; van den Oord, Vinyals & Kavukcuoglu 2017): a convolutional encoder to a grid of
-vectors, each snapped to its nearest codebook vector, a convolutional decoder, and a PixelCNN prior over the
-grid of codebook indices trained as a second stage (``recipe.prior``).
+"""The VQ-VAE (``"vq-vae"``; van den Oord, Vinyals & Kavukcuoglu 2017): a network's grid encoder to a grid of
+vectors (a 1x1 convolution to ``embedding_dim``), each snapped to its nearest codebook vector, the network's grid
+decoder, and a PixelCNN prior over the grid of codebook indices trained as a second stage (``recipe.prior``).
 
 The code: ``encode`` returns the codebook *indices*, one per grid position, ``(N, latent_dim)`` int64 in
-raster order (``latent_dim`` = (H/4) * (W/4), 49 for 28 x 28); ``decode`` takes such indices (integers, or
-floats holding integers) and ``quantized`` gives the codebook vectors. The codes are discrete, so the ``gmm``
+raster order (``latent_dim`` = the grid's positions: 49 for 28 x 28 on two stride-2 stages); ``decode`` takes
+such indices (integers, or floats holding integers) and ``quantized`` gives the codebook vectors. The codes are discrete, so the ``gmm``
 sampler does not apply; ``zoo sample`` draws index grids from the PixelCNN prior.
 
 The codebook is not trained by the optimizer: it follows the encoder outputs assigned to each code by
@@ -14,30 +14,48 @@ in Dhariwal et al. 2020). Its buffers are part of the weights, so a resumed run 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UsageError
-from ..schema import require
-from .architectures import register_model
-from .base import Autoencoder, LossOutput, reconstruction_loss
-from .configs import VQVAEConfig
+from ...errors import UsageError
+from ...networks import Network
+from ...networks.layers import check_widths
+from ...schema import require
+from ..base import Autoencoder, LossOutput, reconstruction_loss
+from ..config import check_optional_latent
+from ..registry import register_family
 from .pixelcnn import PixelCNNPrior
 
 EPSILON = 1e-5  # Laplace smoothing of the codes' moving-average counts
 
 
-class Residual(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-                                   nn.Conv2d(channels, channels, 1))
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """Every setting has a default: the code's size is the network's grid (``latent_dim``, if given, is checked
+    against it: 49 for 28 x 28 images on two stride-2 stages)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
+    latent_dim: Optional[int] = None
+    embedding_dim: int = 16  # D: of each codebook vector
+    codebook_size: int = 128  # K
+    commitment_cost: float = 0.25  # beta: of |z_e - sg(e)|^2
+    decay: float = 0.99  # of the codebook's moving averages
+    restart_below: float = 1.0  # a code whose moving-average use falls below this (per batch) restarts at an encoder output
+    prior_channels: int = 32  # of the PixelCNN prior's gated layers
+    prior_layers: int = 6  # gated layers: the first a 5x5 mask-A layer, then 3x3 mask-B layers (6 see all of a 7x7 grid)
+
+    def __post_init__(self):
+        check_optional_latent(self.latent_dim)
+        check_widths("embedding_dim", [self.embedding_dim])
+        check_widths("prior_channels", [self.prior_channels])
+        require(2 <= self.codebook_size <= 65536, "codebook_size", f"must be 2..65536, got {self.codebook_size}")
+        require(self.commitment_cost >= 0, "commitment_cost", f"must be >= 0, got {self.commitment_cost}")
+        require(0 < self.decay < 1, "decay", f"must be in (0, 1), got {self.decay}")
+        require(self.restart_below >= 0, "restart_below", f"must be >= 0, got {self.restart_below}")
+        require(1 <= self.prior_layers <= 32, "prior_layers", f"must be 1..32, got {self.prior_layers}")
 
 
 class Codebook(nn.Module):
@@ -94,30 +112,31 @@ def _broadcast(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-@register_model("vq-vae", VQVAEConfig)
+@register_family("vq-vae", VQVAEConfig)
 class VQVAE(Autoencoder):
-    """Two stride-2 4x4 convolutions and residual blocks down to D channels on (H/4, W/4), quantized, and
-    the mirror up to a sigmoid image. Loss: reconstruction + beta * |z_e - sg(e)|^2, straight-through."""
+    """The network's grid encoder and a 1x1 convolution to D channels, quantized, and the network's grid
+    decoder to a sigmoid image. Loss: reconstruction + beta * |z_e - sg(e)|^2, straight-through."""
 
-    continuous_codes = False
+    network_kind = "grid"
+    default_network = "resnet"
+    samplers = ("prior",)
+    default_sampler = "prior"
+    generative = True
     code_kind = "codebook indices"
+    code_prior = True
 
-    def __init__(self, config: VQVAEConfig, image_shape: Sequence[int]):
-        super().__init__(config, image_shape)
+    def __init__(self, config: VQVAEConfig, image_shape: Sequence[int], network: Network):
+        super().__init__(config, image_shape, network)
         c, h, w = self.image_shape
-        require(h % 4 == 0 and w % 4 == 0, "latent_dim", f"the VQ-VAE needs an image size divisible by 4, got {h}x{w}")
-        self.grid = (h // 4, w // 4)
-        require(config.latent_dim == self.grid[0] * self.grid[1], "latent_dim",
-                f"must be the code grid's positions, {self.grid[0]}x{self.grid[1]} = {self.grid[0] * self.grid[1]} "
-                f"for {h}x{w} images, got {config.latent_dim}")
-        ch = config.channels
-        self.encoder = nn.Sequential(
-            nn.Conv2d(c, ch, 4, stride=2, padding=1), nn.ReLU(), nn.Conv2d(ch, ch, 4, stride=2, padding=1),
-            *[Residual(ch) for _ in range(config.residual_layers)], nn.ReLU(), nn.Conv2d(ch, config.embedding_dim, 1))
-        self.decoder = nn.Sequential(
-            nn.Conv2d(config.embedding_dim, ch, 3, padding=1), *[Residual(ch) for _ in range(config.residual_layers)],
-            nn.ReLU(), nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(ch, c, 4, stride=2, padding=1), nn.Sigmoid())
+        body = network.grid_encoder(self.image_shape)
+        self.grid = body.grid
+        positions = self.grid[0] * self.grid[1]
+        require(config.latent_dim in (None, positions), "latent_dim",
+                f"must be the code grid's positions, {self.grid[0]}x{self.grid[1]} = {positions} "
+                f"for {h}x{w} images on this network, got {config.latent_dim}")
+        self.set_latent_dim(positions)
+        self.encoder = nn.Sequential(*body.layers, nn.Conv2d(body.channels, config.embedding_dim, 1))
+        self.decoder = nn.Sequential(*network.grid_decoder(config.embedding_dim, self.image_shape, c))
         self.codebook = Codebook(config.codebook_size, config.embedding_dim, decay=config.decay,
                                  restart_below=config.restart_below)
         self.prior = PixelCNNPrior(config.codebook_size, self.grid, channels=config.prior_channels,
@@ -145,7 +164,7 @@ class VQVAE(Autoencoder):
         return vectors.view(-1, *self.grid, self.config.embedding_dim).permute(0, 3, 1, 2)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.quantized(z))
+        return torch.sigmoid(self.decoder(self.quantized(z)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The code as vectors: each position's codebook vector, (N, D * h * w) floats. The continuous view of
@@ -171,7 +190,7 @@ class VQVAE(Autoencoder):
         else:
             stats = _stats(idx.flatten(), self.config.codebook_size)
         commitment = F.mse_loss(z_e, e.detach())
-        recon = reconstruction_loss(self.decoder(z_e + (e - z_e).detach()), target, kind)  # straight through
+        recon = reconstruction_loss(torch.sigmoid(self.decoder(z_e + (e - z_e).detach())), target, kind)  # straight through
         loss = recon + self.config.commitment_cost * commitment
         return LossOutput(loss, {"recon": recon.detach(), "commitment": commitment.detach(), **stats})
 

@@ -1,4 +1,5 @@
-"""The hand-written MLP (``"custom-mlp"``): every layer written out instead of taken from torch.nn.
+"""The hand-written MLP (``"custom-layer"``): every layer written out instead of taken from torch.nn, on the
+``mlp`` network's widths (its ReLU is hand-written too, so the network's activation must be relu).
 
 Kept as its reference system had it: Xavier-uniform weights and zero biases set by hand, ReLU as a
 ``torch.where`` and the sigmoid from ``exp``. The code (bottleneck) is unbounded.
@@ -6,15 +7,23 @@ Kept as its reference system had it: Xavier-uniform weights and zero biases set 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from .architectures import register_model
-from .base import Autoencoder
-from .configs import CustomMLPConfig
-from .mlp import stack_layers
+from ...networks import Network
+from ...networks.layers import stack_layers
+from ...schema import SchemaError
+from ..base import Autoencoder
+from ..config import FamilyConfig
+from ..registry import register_family
+
+
+@dataclass(frozen=True)
+class CustomLayerConfig(FamilyConfig):
+    """An unbounded code of ``latent_dim``; the widths are the mlp network's ``hidden``."""
 
 
 class Linear(nn.Module):
@@ -56,13 +65,18 @@ class Sigmoid(nn.Module):
         return torch.where(nonneg, 1 / (1 + pos), neg / (1 + neg))
 
 
-@register_model("custom-mlp", CustomMLPConfig)
-class CustomMLPAutoencoder(Autoencoder):
-    def __init__(self, config: CustomMLPConfig, image_shape: Sequence[int]):
-        super().__init__(config, image_shape)
-        widths = [self.input_dim, *config.hidden, config.latent_dim]
-        self.encoder = stack_layers(widths, Linear, ReLU, None)  # unbounded code
-        self.decoder = stack_layers(widths[::-1], Linear, ReLU, Sigmoid)
+@register_family("custom-layer", CustomLayerConfig)
+class CustomLayerAutoencoder(Autoencoder):
+    networks = ("mlp",)
+
+    def __init__(self, config: CustomLayerConfig, image_shape: Sequence[int], network: Network):
+        super().__init__(config, image_shape, network)
+        if network.config.activation != "relu":
+            raise SchemaError("network.activation", f"the custom-layer family's ReLU is hand-written: it takes "
+                                                    f"activation relu, not {network.config.activation!r}")
+        widths = [self.input_dim, *network.config.hidden, config.latent_dim]
+        self.encoder = nn.Sequential(*stack_layers(widths, Linear, ReLU, None))  # unbounded code
+        self.decoder = nn.Sequential(*stack_layers(widths[::-1], Linear, ReLU, Sigmoid))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))

@@ -1,37 +1,35 @@
-"""The likelihood families beside the VAE: ``iwae`` (the importance-weighted bound) and ``vamp`` (the
-VampPrior). Both keep the VAE's networks and the likelihood contract of :mod:`.vae`; each loss is its
-training bound in nats per image, divided by the pixels (C*H*W) like every zoo loss."""
+"""The VampPrior: p(z) a mixture of the posteriors of K learned pseudo-inputs; the loss is the negative ELBO
+per value with the KL term estimated by the sample."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
 from torch import distributions as D
 from torch import nn
 
-from .architectures import register_model
-from .base import LossOutput
-from .configs import IWAEConfig, VampConfig
-from .vae import LatentVariableModel
+from ...networks import Network
+from ...schema import require
+from ..base import LossOutput
+from ..config import LatentVariableConfig, check_beta
+from ..registry import register_family
+from ..vae import LatentVariableModel
 
 
-@register_model("iwae", IWAEConfig)
-class IWAE(LatentVariableModel):
-    """Trained on log (1/K) sum_k p(x, z_k) / q(z_k|x), z_k ~ q(z|x): tighter than the ELBO for K > 1."""
+@dataclass(frozen=True)
+class VampConfig(LatentVariableConfig):
+    pseudo_inputs: int = 500  # K, the mixture's components
+    pseudo_init_mean: float = 0.05  # the pseudo-inputs start as N(mean, std^2) pixels (the paper's code)
+    pseudo_init_std: float = 0.01
+    beta: float = 1.0  # weight of the KL term
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor, *, kind: str = "bce") -> LossOutput:
-        k = self.config.samples if self.training else 1
-        log_w = self.log_weights(x, target, k)  # (K, N)
-        bound = torch.logsumexp(log_w, dim=0) - math.log(k)
-        loss = -bound.mean() / self.input_dim
-        return LossOutput(loss, {"bound": bound.mean().detach(), "ess": _ess(log_w).detach()})
-
-
-def _ess(log_w: torch.Tensor) -> torch.Tensor:
-    """Mean effective sample size of the importance weights (1 to K): how many samples carry the bound."""
-    w = torch.softmax(log_w.detach(), dim=0)
-    return (1.0 / w.pow(2).sum(dim=0)).mean()
+    def __post_init__(self):
+        super().__post_init__()
+        require(1 <= self.pseudo_inputs <= 10_000, "pseudo_inputs", f"must be 1..10000, got {self.pseudo_inputs}")
+        require(self.pseudo_init_std > 0, "pseudo_init_std", f"must be > 0, got {self.pseudo_init_std}")
+        check_beta(self.beta)
 
 
 class GaussianMixture(D.MixtureSameFamily):
@@ -50,12 +48,12 @@ class GaussianMixture(D.MixtureSameFamily):
         return out.reshape(z.shape[:-1])
 
 
-@register_model("vamp", VampConfig)
+@register_family("vamp", VampConfig)
 class VampVAE(LatentVariableModel):
     """p(z) = (1/K) sum_k q(z | u_k): the posteriors of K pseudo-inputs u_k, learned with the rest."""
 
-    def __init__(self, config: VampConfig, image_shape: Sequence[int]):
-        super().__init__(config, image_shape)
+    def __init__(self, config: VampConfig, image_shape: Sequence[int], network: Network):
+        super().__init__(config, image_shape, network)
         self.pseudo = nn.Linear(config.pseudo_inputs, self.input_dim, bias=False)  # u_k = hardtanh(W e_k)
         nn.init.normal_(self.pseudo.weight, config.pseudo_init_mean, config.pseudo_init_std)
 

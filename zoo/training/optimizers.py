@@ -1,4 +1,4 @@
-"""What a run trains with, built from its recipe: optimizers and schedules (for the objectives), noise, seeds."""
+"""The optimizers and learning-rate schedules a run trains with, built from its recipe (for the objectives)."""
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -6,8 +6,6 @@ from typing import Optional, Tuple
 import torch
 
 from ..recipe import Recipe
-from ..seeds import derive_seed
-from .distributed import Dist
 
 
 def make_optimizer(recipe: Recipe, params, *, fused: bool = True) -> torch.optim.Optimizer:
@@ -43,21 +41,3 @@ def make_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int) -> Tuple[Opt
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), True
     s = recipe.scheduler
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.step_size, gamma=s.gamma), False
-
-
-def rank_stream(dist: Dist) -> tuple:
-    """What tells one rank's random stream from another's under torchrun (nothing in one process)."""
-    return (dist.rank, dist.world_size) if dist.enabled else ()
-
-
-def noise_generator(recipe: Recipe, device: torch.device, dist: Dist) -> Optional[torch.Generator]:
-    """The generator of the recipe's input corruption (None without one): each rank its own stream."""
-    if recipe.noise is None:
-        return None
-    return torch.Generator(device=device).manual_seed(derive_seed(recipe.seed, "noise", *rank_stream(dist)))
-
-
-def seed_ranks(recipe: Recipe, dist: Dist) -> None:
-    """Under torchrun each rank draws its own random numbers (a VAE's sampling) after the shared init."""
-    if dist.enabled:
-        torch.manual_seed(derive_seed(recipe.seed, "rank", dist.rank, dist.world_size))
