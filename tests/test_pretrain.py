@@ -18,8 +18,8 @@ import zoo
 from zoo.data import load_dataset, to_float
 from zoo.models import RBM, build_model, rbm_stack
 from zoo.training import RunOptions, Trainer
-from zoo.training.loop import drive
 from zoo.training.interrupt import Interrupt
+from zoo.training.loop import drive
 
 TINY = {
     "description": "tiny logistic net pretrained as RBMs",
@@ -208,7 +208,8 @@ def test_the_stage_is_refused_in_one_line_for_a_model_it_does_not_fit(kind, tmp_
 
 
 def test_rbm_stack_reads_the_paper_network_bottom_first():
-    model = build_model("ae", {"latent_dim": 30}, (1, 28, 28), {"type": "mlp", "hidden": [1000, 500, 250], "activation": "sigmoid"})
+    network = {"type": "mlp", "hidden": [1000, 500, 250], "activation": "sigmoid"}
+    model = build_model("ae", {"latent_dim": 30}, (1, 28, 28), network)
     stack = rbm_stack(model)
     assert [layer.sizes for layer in stack] == ["784-1000", "1000-500", "500-250", "250-30"]
     assert [layer.linear for layer in stack] == [False, False, False, True]
