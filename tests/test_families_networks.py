@@ -30,6 +30,7 @@ FAMILY_KWARGS = {
     "ae": {"latent_dim": 8},
     "vae": {"latent_dim": 8},
     "iwae": {"latent_dim": 8, "samples": 3},
+    "ciwae": {"latent_dim": 8, "samples": 3, "beta": 0.5},
     "vamp": {"latent_dim": 8, "pseudo_inputs": 20},
     "wae": {"latent_dim": 8},
     "rae": {"latent_dim": 8},
@@ -37,11 +38,11 @@ FAMILY_KWARGS = {
     "vq-vae": {"embedding_dim": 4, "codebook_size": 16, "prior_channels": 8, "prior_layers": 3},
     "custom-layer": {"latent_dim": 8},
 }
-LIKELIHOOD = ("vae", "iwae", "vamp")
+LIKELIHOOD = ("vae", "iwae", "ciwae", "vamp")
 # every family x {mlp, conv}; vq-vae x {conv, resnet}; the hand-written family on its mlp; the other networks once
-CELLS = [(f, n) for f in ("ae", "vae", "iwae", "vamp", "wae", "rae", "aae") for n in ("mlp", "conv")]
+CELLS = [(f, n) for f in ("ae", "vae", "iwae", "ciwae", "vamp", "wae", "rae", "aae") for n in ("mlp", "conv")]
 CELLS += [("vq-vae", "conv"), ("vq-vae", "resnet"), ("custom-layer", "mlp"), ("vae", "resnet"), ("vamp", "gated-mlp")]
-KILLED = [("ae", "conv"), ("vae", "conv"), ("iwae", "mlp"), ("vamp", "conv"), ("wae", "conv"), ("rae", "mlp"),
+KILLED = [("ae", "conv"), ("vae", "conv"), ("iwae", "mlp"), ("ciwae", "conv"), ("vamp", "conv"), ("wae", "conv"), ("rae", "mlp"),
           ("aae", "conv"), ("vq-vae", "conv"), ("custom-layer", "mlp")]
 
 
@@ -172,3 +173,21 @@ def test_a_variational_file_of_the_architecture_form_loads_through_the_renames()
     tensors = load_file(str(path))
     assert torch.equal(model.state_dict()["encoder.0.weight"], tensors["encoder.1.0.weight"])
     assert torch.equal(model.state_dict()["encoder.2.weight"], tensors["encoder.2.weight"])  # the head, after 400 + act
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.3])
+def test_the_ciwae_bound_is_the_mix_of_the_elbo_and_the_iwae_bound_from_the_same_draws(beta, mnist_batch):
+    shape, net = (1, 28, 28), {"type": "mlp", "hidden": [32]}
+    ciwae = zoo.models.build_model("ciwae", {"latent_dim": 4, "samples": 6, "beta": beta}, shape, net).train()
+    iwae = zoo.models.build_model("iwae", {"latent_dim": 4, "samples": 6}, shape, net).train()
+    iwae.load_state_dict(ciwae.state_dict())
+    x = (mnist_batch > 0.5).float()
+    torch.manual_seed(0)
+    log_w = ciwae.log_weights(x, x, 6)
+    expected = beta * log_w.mean(0) + (1 - beta) * (torch.logsumexp(log_w, 0) - math.log(6))
+    torch.manual_seed(0)
+    out = ciwae.loss(x, x)
+    torch.testing.assert_close(out.loss, -expected.mean() / 784)
+    if beta == 0.0:
+        torch.manual_seed(0)
+        torch.testing.assert_close(iwae.loss(x, x).loss, out.loss)
