@@ -54,6 +54,31 @@ def kill_in_first_epoch(proc, run_dir, min_step: int, kill: Callable[[], None], 
     return saved_position(run_dir)
 
 
+def straight_and_killed_weights(args: List[str], env: Dict[str, str], tmp_path: Path, *, kill_at: int,
+                                 steps: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``zoo ARGS`` run straight through, and again SIGKILLed in its first epoch at step ``kill_at`` or later
+    (of ``steps``) and resumed: the two runs' final weights, to compare bit for bit."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "zoo", *args, *extra], capture_output=True, text=True, env=env,
+                              timeout=300)
+
+    straight = run("--out", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", *args, "--out", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    epoch, step = kill_in_first_epoch(proc, killed, kill_at, lambda: os.kill(proc.pid, signal.SIGKILL))
+    assert proc.returncode == -signal.SIGKILL and epoch == 0 and kill_at <= step < steps
+    resumed = run("--out", str(killed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    return load_file(str(tmp_path / "straight" / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+
+
 def descendants(pid: int) -> List[int]:
     """Every process below ``pid`` (Linux /proc): torchrun starts each rank in a session of its own,
     so killing the launcher's process group would leave the ranks running."""

@@ -5,13 +5,11 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
 from click.testing import CliRunner
-from killing import kill_in_first_epoch
+from killing import straight_and_killed_weights
 from safetensors import safe_open
 from safetensors.torch import load_file
 from test_hardening import cli, one_line
@@ -77,20 +75,7 @@ def test_the_aae_entry_resumes_bitwise_after_sigkill(tmp_path):
     args = ["train", "aae-8", "--epochs", "2", "--limit-batches", "40", "--checkpoint-every", "6", "--device", "cpu",
             "--quiet"]
     env = {k: v for k, v in os.environ.items() if k != "ZOO_REGISTRY"}
-
-    def run(*extra):
-        return subprocess.run([sys.executable, "-m", "zoo", *args, *extra], capture_output=True, text=True, env=env,
-                              timeout=300)
-
-    assert run("--out", str(tmp_path / "straight")).returncode == 0
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "zoo", *args, "--out", str(killed)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    epoch, step = kill_in_first_epoch(proc, killed, 12, lambda: os.kill(proc.pid, signal.SIGKILL))
-    assert proc.returncode == -signal.SIGKILL and epoch == 0 and 12 <= step < 40
-    resumed = run("--out", str(killed), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    a, b = load_file(str(tmp_path / "straight" / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    a, b = straight_and_killed_weights(args, env, tmp_path, kill_at=12, steps=40)
     assert a.keys() == b.keys() and any(k.startswith("discriminator") for k in a)
     for key in a:
         assert torch.equal(a[key], b[key]), key

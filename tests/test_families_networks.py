@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from killing import kill_in_first_epoch
+from killing import straight_and_killed_weights
 from safetensors.torch import load_file
 
 import zoo
@@ -98,21 +98,7 @@ def test_a_cell_resumes_bitwise_after_sigkill(family, network, cells_registry, t
     name = cell_name(family, network)
     args = ["train", name, "--epochs", "2", "--limit-batches", "30", "--checkpoint-every", "5", "--device", "cpu", "--quiet"]
     env = {**os.environ, "ZOO_REGISTRY": str(cells_registry)}
-
-    def run(*extra):
-        return subprocess.run([sys.executable, "-m", "zoo", *args, *extra], capture_output=True, text=True, env=env,
-                              timeout=300)
-
-    straight = run("--out", str(tmp_path / "straight"))
-    assert straight.returncode == 0, straight.stderr
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "zoo", *args, "--out", str(killed)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    epoch, step = kill_in_first_epoch(proc, killed, 10, lambda: os.kill(proc.pid, signal.SIGKILL))
-    assert proc.returncode == -signal.SIGKILL and epoch == 0 and 10 <= step < 30
-    resumed = run("--out", str(killed), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    a, b = load_file(str(tmp_path / "straight" / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    a, b = straight_and_killed_weights(args, env, tmp_path, kill_at=10, steps=30)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key

@@ -89,6 +89,33 @@ class Network:
         return {"type": self.key, **to_dict(self.config)}
 
 
+class SpatialNetwork(Network):
+    """A network of stride-2 stages (one per ``config.channels`` entry) that keeps a grid: its vector encoder is
+    the grid encoder flattened. Subclasses give ``down(size)`` (a stage's output size) and the grid methods."""
+
+    spatial = True
+
+    @staticmethod
+    def down(size: int) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sizes(self, image_shape: Shape) -> Tuple[List[int], List[int]]:
+        """The heights and widths from the image down through every stage."""
+        _, h, w = image_shape
+        heights, widths = [h], [w]
+        for _ in self.config.channels:
+            if heights[-1] < 2 or widths[-1] < 2:
+                raise SchemaError("network.channels", f"{len(self.config.channels)} stride-2 stages halve "
+                                                      f"{h}x{w} images below one pixel; use fewer")
+            heights.append(self.down(heights[-1]))
+            widths.append(self.down(widths[-1]))
+        return heights, widths
+
+    def encoder(self, image_shape: Shape) -> EncoderBody:
+        body = self.grid_encoder(image_shape)
+        return EncoderBody([*body.layers, nn.Flatten()], body.channels * body.grid[0] * body.grid[1])
+
+
 @dataclass(frozen=True)
 class NetworkKind:
     key: str

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List
 
 from torch import nn
 
 from ..schema import require
-from .base import EncoderBody, GridBody, Network, Shape, register_network
+from .base import GridBody, Shape, SpatialNetwork, register_network
 from .layers import MAX_CHANNELS, activation, check_activation, check_widths
-
-
-def _down(size: int) -> int:
-    return (size + 2 * 1 - 3) // 2 + 1  # 3x3 kernel, stride 2, padding 1
 
 
 @dataclass(frozen=True)
@@ -27,34 +23,24 @@ class ConvConfig:
 
 
 @register_network("conv", ConvConfig)
-class Conv(Network):
+class Conv(SpatialNetwork):
     """Each transposed convolution lands exactly on the size its convolution came from."""
 
-    spatial = True
-
-    def _sizes(self, image_shape: Shape) -> Tuple[List[int], List[int]]:
-        _, h, w = image_shape
-        heights, widths = [h], [w]
-        for _ in self.config.channels:
-            heights.append(_down(heights[-1]))
-            widths.append(_down(widths[-1]))
-        return heights, widths
+    @staticmethod
+    def down(size: int) -> int:
+        return (size + 2 * 1 - 3) // 2 + 1  # 3x3 kernel, stride 2, padding 1
 
     def grid_encoder(self, image_shape: Shape) -> GridBody:
-        heights, widths = self._sizes(image_shape)
+        heights, widths = self.sizes(image_shape)
         chans = [image_shape[0], *self.config.channels]
         layers: List[nn.Module] = []
         for c_in, c_out in zip(chans[:-1], chans[1:]):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), activation(self.config.activation)]
         return GridBody(layers, chans[-1], (heights[-1], widths[-1]))
 
-    def encoder(self, image_shape: Shape) -> EncoderBody:
-        body = self.grid_encoder(image_shape)
-        return EncoderBody([*body.layers, nn.Flatten()], body.channels * body.grid[0] * body.grid[1])
-
     def _up(self, image_shape: Shape, channels: int) -> List[nn.Module]:
         """Transposed convolutions from the bottom maps to ``channels`` x H x W (no activation at the end)."""
-        heights, widths = self._sizes(image_shape)
+        heights, widths = self.sizes(image_shape)
         chans = [channels, *self.config.channels]
         layers: List[nn.Module] = []
         for i in range(len(self.config.channels), 0, -1):
@@ -66,7 +52,7 @@ class Conv(Network):
         return layers
 
     def decoder(self, latent_dim: int, image_shape: Shape, channels: int) -> List[nn.Module]:
-        heights, widths = self._sizes(image_shape)
+        heights, widths = self.sizes(image_shape)
         bottom = (self.config.channels[-1], heights[-1], widths[-1])
         return [nn.Linear(latent_dim, bottom[0] * bottom[1] * bottom[2]), activation(self.config.activation),
                 nn.Unflatten(1, bottom), *self._up(image_shape, channels)]

@@ -3,13 +3,13 @@ transposed convolutions (pythae's ResNet benchmark networks; the VQ-VAE paper's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List
 
 import torch
 from torch import nn
 
-from ..schema import SchemaError, require
-from .base import EncoderBody, GridBody, Network, Shape, register_network
+from ..schema import require
+from .base import GridBody, Shape, SpatialNetwork, register_network
 from .layers import MAX_CHANNELS, check_widths
 
 
@@ -37,22 +37,13 @@ class ResNetConfig:
 
 
 @register_network("resnet", ResNetConfig)
-class ResNet(Network):
-    spatial = True
-
-    def _sizes(self, image_shape: Shape) -> Tuple[List[int], List[int]]:
-        _, h, w = image_shape
-        heights, widths = [h], [w]
-        for _ in self.config.channels:
-            if heights[-1] < 2 or widths[-1] < 2:
-                raise SchemaError("network.channels", f"{len(self.config.channels)} stride-2 stages halve "
-                                                      f"{h}x{w} images below one pixel; use fewer")
-            heights.append(heights[-1] // 2)  # 4x4 kernel, stride 2, padding 1
-            widths.append(widths[-1] // 2)
-        return heights, widths
+class ResNet(SpatialNetwork):
+    @staticmethod
+    def down(size: int) -> int:
+        return size // 2  # 4x4 kernel, stride 2, padding 1
 
     def grid_encoder(self, image_shape: Shape) -> GridBody:
-        heights, widths = self._sizes(image_shape)
+        heights, widths = self.sizes(image_shape)
         chans = [image_shape[0], *self.config.channels]
         layers: List[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip(chans[:-1], chans[1:])):
@@ -62,13 +53,9 @@ class ResNet(Network):
         layers += [*[Residual(chans[-1]) for _ in range(self.config.residual_layers)], nn.ReLU()]
         return GridBody(layers, chans[-1], (heights[-1], widths[-1]))
 
-    def encoder(self, image_shape: Shape) -> EncoderBody:
-        body = self.grid_encoder(image_shape)
-        return EncoderBody([*body.layers, nn.Flatten()], body.channels * body.grid[0] * body.grid[1])
-
     def _up(self, image_shape: Shape, channels: int) -> List[nn.Module]:
         """Residual blocks, then transposed convolutions to ``channels`` x H x W (no activation at the end)."""
-        heights, widths = self._sizes(image_shape)
+        heights, widths = self.sizes(image_shape)
         chans = [channels, *self.config.channels]
         layers: List[nn.Module] = [*[Residual(chans[-1]) for _ in range(self.config.residual_layers)]]
         for i in range(len(self.config.channels), 0, -1):
@@ -77,7 +64,7 @@ class ResNet(Network):
         return layers
 
     def decoder(self, latent_dim: int, image_shape: Shape, channels: int) -> List[nn.Module]:
-        heights, widths = self._sizes(image_shape)
+        heights, widths = self.sizes(image_shape)
         bottom = (self.config.channels[-1], heights[-1], widths[-1])
         return [nn.Linear(latent_dim, bottom[0] * bottom[1] * bottom[2]), nn.Unflatten(1, bottom),
                 *self._up(image_shape, channels)]
