@@ -150,6 +150,45 @@ def test_best_and_export_entry_make_the_winner_a_zoo_name(swept, tmp_path, monke
     assert "is not valid JSON" in text and damaged.read_text() == "{not json"
 
 
+def test_export_entry_never_replaces_a_users_entry_without_force(swept, tmp_path, monkeypatch):
+    root, _, _ = swept
+    monkeypatch.setenv("ZOO_REGISTRY", "")
+    registry = tmp_path / "mine.json"
+    mine = {**zoo.get_entry("linear-128").to_dict(), "description": "my own entry, by hand"}
+    registry.write_text(json.dumps({"version": 1, "models": {"deep-784-32-small": mine}}))
+    before = registry.read_bytes()
+    args = ["sweep", "deep-784-32", "--study", "small", "--out", root / "small", "--best", "--export-entry", registry]
+    text = one_line(cli(*args), 2)
+    assert "already has an entry 'deep-784-32-small'" in text and "--force" in text
+    assert registry.read_bytes() == before
+    assert cli(*args, "--force").exit_code == 0
+    assert json.loads(registry.read_text())["models"]["deep-784-32-small"]["description"] != mine["description"]
+    assert "--force goes with --export-entry" in one_line(cli("sweep", "deep-784-32", "--study", "x", "--trials", 1,
+                                                              "--param", "lr=float:1e-4:1e-2", "--force"), 2)
+
+
+def test_export_entry_onto_a_fifo_is_refused_at_once(swept, tmp_path):
+    root, _, _ = swept
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    text = one_line(cli("sweep", "deep-784-32", "--study", "small", "--out", root / "small", "--best", "--export-entry",
+                        fifo), 2)
+    assert "is not a regular file" in text
+
+
+def test_export_entry_imports_nothing_its_file_names(swept, tmp_path, monkeypatch):
+    root, _, _ = swept
+    monkeypatch.setenv("ZOO_REGISTRY", "")
+    (tmp_path / "evil_plugin.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('code ran')\n")
+    registry = tmp_path / "mine.json"
+    registry.write_text(json.dumps({"version": 1, "plugins": ["evil_plugin"], "models": {}}))
+    result = cli("sweep", "deep-784-32", "--study", "small", "--out", root / "small", "--best", "--export-entry", registry)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "ran").exists()
+    document = json.loads(registry.read_text())
+    assert document["plugins"] == ["evil_plugin"] and "deep-784-32-small" in document["models"]
+
+
 def test_the_median_pruner_stops_trials_worse_than_the_median(tmp_path):
     # lr 1e-7 barely moves the loss; once two trials are complete, such a trial is stopped after epoch 2
     lines = []

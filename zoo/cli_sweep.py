@@ -33,11 +33,12 @@ from .errors import UsageError
 @click.option("--export-entry", "export", type=click.Path(dir_okay=False),
               help="With --best: write the best values as an entry of this registry file.")
 @click.option("--entry-name", help="The exported entry's name [default: NAME-STUDY].")
+@click.option("--force", is_flag=True, help="Replace an entry of the same name in the --export-entry file.")
 @click.option("--quiet", is_flag=True, help="No line per trial, no final table.")
 def sweep_command(name: str, study: str, storage: Optional[str], trials: Optional[int], params: Tuple[str, ...],
                   out: Optional[str], epochs: Optional[int], limit_batches: Optional[int], sampler: str, pruner: str,
                   seed: Optional[int], threads: Optional[int], device: str, heartbeat: int, best: bool,
-                  export: Optional[str], entry_name: Optional[str], quiet: bool) -> None:
+                  export: Optional[str], entry_name: Optional[str], force: bool, quiet: bool) -> None:
     """Search NAME's recipe over the --param ranges on Optuna; each trial is a zoo run folder."""
     from . import sweeps
     from .sweeps.space import parse_param
@@ -51,7 +52,7 @@ def sweep_command(name: str, study: str, storage: Optional[str], trials: Optiona
         if saved.get("name") not in (None, name):
             raise UsageError(f"the study {study!r} sweeps {saved['name']}, not {name}")
         top = sweeps.best_trial(made)
-        written = sweeps.export_entry(made, export, entry_name=entry_name) if export else None
+        written = sweeps.export_entry(made, export, entry_name=entry_name, force=force) if export else None
         click.echo(f"best trial {top.number}: {top.value:.6f} ({dumps(top.params)})")
         click.echo(f"run folder: {top.user_attrs.get('run_dir', '-')}")
         if written:
@@ -59,8 +60,8 @@ def sweep_command(name: str, study: str, storage: Optional[str], trials: Optiona
         return
     if trials is None or not params:
         raise UsageError("zoo sweep needs --trials N and at least one --param KEY=SPEC (or --best)")
-    if entry_name:
-        raise UsageError("--entry-name goes with --export-entry")
+    if entry_name or force:
+        raise UsageError(f"{'--entry-name' if entry_name else '--force'} goes with --export-entry")
     space = {}
     for text in params:
         p = parse_param(text)

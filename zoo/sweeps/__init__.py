@@ -6,16 +6,15 @@ the sweep folder unless ``storage`` names another (``postgresql://...`` for work
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from ..data import dataset_info
-from ..entries import NAME_RE
-from ..errors import UsageError, checked_call, shown
-from ..io import atomic_write_json
-from ..registry import Registry, get_entry, list_models
+from ..entries import NAME_RE, parse_entry
+from ..errors import UsageError, checked_call, option, shown
+from ..io import atomic_write_json, loads_json
+from ..registry import get_entry, list_models
 from . import study as studies
 from .space import applied, parse_space
 from .threads import Workers
@@ -103,6 +102,27 @@ def load_study(study: str, *, storage: Optional[str] = None, out: Union[str, Pat
     return studies.open_study(study, studies.open_storage(url, heartbeat=None), url)
 
 
+def _registry_document(path: Path) -> Dict[str, Any]:
+    """The registry file at ``path`` as JSON (a new one where it does not exist), checked for its shape only:
+    nothing it names is imported. A path that is not a regular file (a FIFO would block) is refused."""
+    if not path.exists():
+        if path.is_symlink() or path.parent.is_file():
+            raise UsageError(f"--export-entry {shown(path)} cannot be written there")
+        return {"version": 1, "models": {}}
+    if not path.is_file():
+        raise UsageError(f"--export-entry {shown(path)} is not a regular file; name a registry file (.json)")
+    try:
+        document = loads_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        reason = "it is not valid JSON" if isinstance(exc, ValueError) else str(exc)
+        raise UsageError(f"--export-entry adds to a registry file, and {shown(path)} cannot be read: {reason}"[:300]) from None
+    if not isinstance(document, dict) or document.get("version") != 1 or not isinstance(document.get("models", {}), dict):
+        raise UsageError(f'--export-entry adds to a registry file, and {shown(path)} is not one '
+                         f'({{"version": 1, "models": {{...}}}})')
+    document.setdefault("models", {})
+    return document
+
+
 def best_trial(made):
     """The study's best complete trial (a ``FrozenTrial``); a study with none is a UsageError."""
     complete = [t for t in made.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
@@ -111,10 +131,12 @@ def best_trial(made):
     return min(complete, key=lambda t: (t.value, t.number))
 
 
-def export_entry(made, file: Union[str, Path], *, entry_name: Optional[str] = None) -> str:
+def export_entry(made, file: Union[str, Path], *, entry_name: Optional[str] = None, force: bool = False) -> str:
     """Write the best trial's values as an entry of the registry file ``file`` (added to the file when it exists;
     the entry keeps the swept entry's full recipe, its epochs included, with the best values set); returns the
-    entry's name, which then trains with ``zoo --registry FILE train NAME``."""
+    entry's name, which then trains with ``zoo --registry FILE train NAME``. An entry of that name already in
+    the file is replaced only with ``force``. The file is read as JSON and nothing it names is imported (its
+    ``"plugins"`` are not run: writing JSON runs no code); only a regular file is written."""
     saved: Dict[str, Any] = made.user_attrs.get(studies.DEFINITION) or {}
     if "name" not in saved:
         raise UsageError(f"the study {made.study_name!r} was not made by zoo sweep")
@@ -127,20 +149,14 @@ def export_entry(made, file: Union[str, Path], *, entry_name: Optional[str] = No
     data["description"] = (f"{saved['name']} with the best values of sweep {made.study_name!r} (trial {best.number}, "
                            f"validation loss {best.value:.6f}: {studies.dumps(best.params)})")
     path = Path(file)
-    document: Dict[str, Any] = {"version": 1, "models": {}}
-    if path.exists():
-        try:
-            text = path.read_text()
-            Registry.from_json(text, source=str(path), path=path)
-            document = json.loads(text)
-        except (OSError, ValueError, UsageError) as exc:
-            raise UsageError(f"--export-entry adds to a registry file, and {exc}" if isinstance(exc, UsageError) else
-                             f"--export-entry {shown(path)} cannot be read: {exc}") from None
-        document.setdefault("models", {})
+    document = _registry_document(path)
+    if new_name in document["models"] and not force:
+        raise UsageError(f"{shown(path)} already has an entry {new_name!r}; pass {option('--force', 'force=True')} to "
+                         f"replace it, or name the new one with {option('--entry-name', 'entry_name')}")
     if new_name in list_models() and new_name not in document["models"]:
         raise UsageError(f"{new_name!r} is already a zoo name; pass --entry-name")
     document["models"][new_name] = data
-    Registry.from_json(json.dumps(document), source=str(path), path=path)  # what zoo --registry will read
+    parse_entry(new_name, data, source=str(path))  # what zoo --registry will read of it
     try:
         atomic_write_json(path, document)
     except OSError as exc:
