@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -134,7 +136,66 @@ def test_zoo_sample_writes_a_grid_and_the_tensor(tmp_path):
     broken = tmp_path / "run"
     zoo.train("deep-784-32", out=broken, epochs=1, limit_batches=2, device="cpu", quiet=True)
     (broken / GMM_FILE).write_bytes(b"not a safetensors file")
-    assert "sampler file" in one_line(cli("sample", broken, "--sampler", "gmm", "--out", grid), 1)
+    assert "sampler file" in one_line(cli("sample", broken, "--sampler", "gmm", "--out", tmp_path / "other.png"), 1)
+
+
+def test_zoo_sample_replaces_no_file_without_force(tmp_path):
+    run = tmp_path / "run"
+    zoo.train("deep-784-32", out=run, epochs=1, limit_batches=2, device="cpu", quiet=True)
+    weights, figure = (run / "model.safetensors").read_bytes(), (run / "reconstructions.png").read_bytes()
+    text = one_line(cli("sample", run, "--n", 4, "--out", tmp_path / "g.png", "--save-tensor", run / "model.safetensors"), 2)
+    assert "model.safetensors exists; choose another --save-tensor or pass --force" in text
+    text = one_line(cli("sample", run, "--n", 4, "--out", run / "reconstructions.png"), 2)
+    assert "reconstructions.png exists; choose another --out or pass --force" in text
+    assert (run / "model.safetensors").read_bytes() == weights and (run / "reconstructions.png").read_bytes() == figure
+    assert zoo.load(run, device="cpu").latent_dim == 32  # still a zoo model
+    assert not (tmp_path / "g.png").exists()
+    (tmp_path / "dir.safetensors").mkdir()
+    assert "is a directory" in one_line(cli("sample", "vae-16", "--out", tmp_path / "g.png", "--save-tensor",
+                                         tmp_path / "dir.safetensors"), 2)
+    assert cli("sample", "vae-16", "--n", 4, "--out", run / "reconstructions.png", "--force").exit_code == 0
+    assert (run / "reconstructions.png").read_bytes() != figure
+
+
+def test_a_seed_beyond_64_bits_is_one_line_everywhere(tmp_path):
+    for seed in (2**64, -1, 2**63):
+        text = one_line(cli("sample", "vae-16", "--seed", seed, "--out", tmp_path / "g.png"), 2)
+        assert "--seed must be a whole number in 0..9223372036854775807" in text
+    assert not (tmp_path / "g.png").exists()
+    model = zoo.load("vae-binary", device="cpu")
+    for call in (lambda: zoo.sample(model, 2, seed=2**64), lambda: zoo.nll(model, samples=2, limit=2, seed=2**64),
+                 lambda: zoo.fd(model, samples=10, seed=-1), lambda: zoo.sample(model, 2, seed=1.5)):
+        with pytest.raises(UsageError, match=r"seed must be a whole number in 0\.\.9223372036854775807"):
+            call()
+    assert zoo.sample(model, 2, seed=2**63 - 1).shape == (2, 1, 28, 28)
+
+
+def test_streamed_samples_are_the_ones_zoo_sample_gives_and_the_grid_keeps_only_its_images(tmp_path):
+    tensor = tmp_path / "s.safetensors"
+    result = cli("sample", "vae-16", "--n", 2500, "--seed", 5, "--out", tmp_path / "g.png", "--save-tensor", tensor)
+    assert result.exit_code == 0, result.output
+    streamed = load_file(str(tensor))["samples"]
+    assert streamed.shape == (2500, 1, 28, 28)  # three chunks of decoding
+    assert torch.equal(streamed, zoo.sample(zoo.load("vae-16", device="cpu"), 2500, seed=5))
+    from zoo.io import read_verified_safetensors
+
+    _, meta = read_verified_safetensors(tensor)  # its checksums, computed as it was written, hold
+    assert meta["zoo.shape"] == "[2500, 1, 28, 28]" and "1024 of 2500 samples" in result.output
+
+
+@pytest.mark.slow
+def test_zoo_sample_of_many_keeps_its_memory_bounded(tmp_path):
+    """200,000 samples are 627 MB of floats: the process's peak memory stays far below two copies of them."""
+    script = ("import resource, sys\nfrom zoo.cli import main\ncode = 0\n"
+              "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", script, "sample", "vae-16", "--n", "200000", "--out",
+                             str(tmp_path / "g.png"), "--save-tensor", str(tmp_path / "s.safetensors"), "--device", "cpu"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    peak_mb = int(result.stdout.strip().splitlines()[-1]) / 1024
+    assert (tmp_path / "s.safetensors").stat().st_size > 627_000_000
+    assert peak_mb < 1200, peak_mb  # torch and the model take ~600 MB; the samples would add 627 MB, twice 1.25 GB
 
 
 # ---------------------------------------------------------------------------------------------- fd

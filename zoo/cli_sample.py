@@ -2,12 +2,14 @@
 ``--save-tensor``, as one (N, C, H, W) float tensor in [0, 1] in a safetensors file."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import click
+import torch
 
 from .cli_options import DEVICE_OPTION
 from .errors import UsageError, shown
@@ -19,16 +21,20 @@ GRID_MAX = 1024  # the grid shows at most this many of the samples
 @click.argument("target", metavar="NAME|PATH")
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Samples to draw.")
 @click.option("--sampler", type=click.Choice(["prior", "gmm"]), help="[default: the model's own, its card says which]")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Of the draws: 0..2**63 - 1.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The grid, a PNG file.")
 @click.option("--save-tensor", type=click.Path(dir_okay=False), help="Also the N samples as one tensor in a safetensors file.")
+@click.option("--force", is_flag=True, help="Replace --out and --save-tensor files that exist.")
 @DEVICE_OPTION
 def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: str, save_tensor: Optional[str],
-                   device: str) -> None:
-    """Draw N images from NAME|PATH with a sampler; a grid PNG (and the tensor)."""
-    from .evaluation.sampling import default_sampler, model_name, sample
+                   force: bool, device: str) -> None:
+    """Draw N images from NAME|PATH with a sampler; a grid PNG (and the tensor).
+
+    The samples are decoded a thousand at a time: the grid keeps its (at most 1,024) images, the tensor file is
+    written as they come, so memory stays bounded for any N."""
+    from .evaluation.sampling import check_request, model_name, sample_chunks
     from .figures import image_grid, save_grid
-    from .io import atomic_save_safetensors
+    from .io import atomic_stream_safetensors
     from .weights import load
 
     if not out.lower().endswith(".png"):
@@ -36,16 +42,44 @@ def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: 
     if save_tensor is not None and not save_tensor.endswith(".safetensors"):
         raise UsageError(f"--save-tensor names a .safetensors file, got {shown(save_tensor)}")
     model = load(target, device=device)
-    used = sampler or default_sampler(model)
-    images = sample(model, n, sampler=sampler, seed=seed, say=lambda line: click.echo(line, err=True))
-    shown_n = min(n, GRID_MAX)
-    for path in (out, save_tensor):
+    used = check_request(model, n, sampler=sampler, seed=seed)
+    for flag, path in (("--out", out), ("--save-tensor", save_tensor)):
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_grid(out, image_grid(images[:shown_n], nrow=max(1, math.ceil(math.sqrt(shown_n)))))
+            check_writable(flag, Path(path), force)
+    chunks = sample_chunks(model, n, sampler=sampler, seed=seed, say=lambda line: click.echo(line, err=True))
+    shown_n = min(n, GRID_MAX)
+    kept: List = []
+
+    def grid_kept(stream):
+        """Pass the chunks on, keeping the grid's first images."""
+        for chunk in stream:
+            have = sum(len(c) for c in kept)
+            if have < shown_n:
+                kept.append(chunk[:shown_n - have].clone())
+            yield chunk
+
+    if save_tensor is not None:
+        first = next(chunks)
+        shape = (n, *first.shape[1:])
+        meta = {"zoo.model": model_name(model), "zoo.sampler": used, "zoo.seed": str(seed), "zoo.shape": json.dumps(list(shape))}
+        atomic_stream_safetensors(save_tensor, "samples", shape, grid_kept(itertools.chain([first], chunks)), meta)
+    else:
+        for _ in grid_kept(chunks):
+            if sum(len(c) for c in kept) >= shown_n:
+                break
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_grid(out, image_grid(torch.cat(kept)[:shown_n], nrow=max(1, math.ceil(math.sqrt(shown_n)))))
     click.echo(f"wrote {out}: {shown_n} of {n} samples of {model_name(model)} ({used} sampler, seed {seed})")
     if save_tensor is not None:
-        meta = {"zoo.model": model_name(model), "zoo.sampler": used, "zoo.seed": str(seed),
-                "zoo.shape": json.dumps(list(images.shape))}
-        atomic_save_safetensors(save_tensor, {"samples": images}, meta)
-        click.echo(f"wrote {save_tensor}: samples {tuple(images.shape)}, float32 in [0, 1]")
+        click.echo(f"wrote {save_tensor}: samples {shape}, float32 in [0, 1]")
+
+
+def check_writable(flag: str, path: Path, force: bool) -> None:
+    """Refuse (one line) a path that exists unless ``force``, and any that is not a regular file: nothing a user
+    made (a run's weights, its figures) is replaced without ``--force``."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {shown(path)} is a folder; name a file")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{flag} {shown(path)} is not a regular file")
+    if path.exists() and not force:
+        raise UsageError(f"{shown(path)} exists; choose another {flag} or pass --force to replace it")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, Optional, Union
 
 PathLike = Union[str, Path]
 
@@ -110,6 +111,39 @@ def atomic_save_safetensors(path: PathLike, tensors: Dict[str, Any], metadata: O
     metadata = {**(metadata or {}), CHECKSUM_KEY: tensors_sha256(contiguous)}
     metadata[HEADER_CHECKSUM_KEY] = header_sha256(metadata)
     atomic_write_bytes(path, save(contiguous, metadata=metadata))
+
+
+def atomic_stream_safetensors(path: PathLike, name: str, shape: "tuple[int, ...]", chunks: Iterable[Any],
+                              metadata: Optional[Dict[str, str]] = None) -> None:
+    """One float32 tensor ``name`` of ``shape``, written from ``chunks`` (tensors whose rows make it, in order)
+    without ever holding it whole: the bytes go to a temporary file as they come, their checksum computed on the
+    way (the same as :func:`tensors_sha256`'s); then the header and those bytes make the file, atomically."""
+    import struct
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(f"{name}|torch.float32|{tuple(shape)}|".encode())
+    fd, body_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", suffix=".body.tmp", dir=path.parent)
+    rows, nbytes = 0, 0
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                data = chunk.detach().cpu().contiguous().float().numpy().tobytes()
+                digest.update(data)
+                handle.write(data)
+                rows, nbytes = rows + len(chunk), nbytes + len(data)
+        if rows != shape[0]:
+            raise ValueError(f"the chunks hold {rows} rows, not the {shape[0]} of shape {tuple(shape)}")
+        metadata = {**(metadata or {}), CHECKSUM_KEY: digest.hexdigest()}
+        metadata[HEADER_CHECKSUM_KEY] = header_sha256(metadata)
+        header = json.dumps({"__metadata__": metadata, name: {"dtype": "F32", "shape": list(shape),
+                                                              "data_offsets": [0, nbytes]}}, separators=(",", ":")).encode()
+        header += b" " * (-len(header) % 8)
+        with atomic_path(path) as tmp, open(tmp, "wb") as out, open(body_name, "rb") as source:
+            out.write(struct.pack("<Q", len(header)) + header)
+            shutil.copyfileobj(source, out, 1 << 22)
+    finally:
+        Path(body_name).unlink(missing_ok=True)
 
 
 def checksum_problem(tensors: Dict[str, Any], metadata: Dict[str, str], *, header: bool = True) -> Optional[str]:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from .schema import SchemaError, from_dict, require, to_dict
+from .seeds import MAX_SEED
 from .stage_recipes import CodePrior, EarlyStoppingRule, Pretrain
-
-MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
 
 
 @dataclass(frozen=True)

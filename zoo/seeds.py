@@ -4,6 +4,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
+
+
+def seed_problem(seed: Any) -> str:
+    """Why ``seed`` is no seed ("" when it is one): a whole number in 0..2**63 - 1, as every seed of zoo is."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        return f"must be a whole number in 0..{MAX_SEED} (2**63 - 1), got {seed!r}"[:200]
+    return ""
+
 
 def derive_seed(seed: int, *parts: Any) -> int:
     """A 63-bit seed for one purpose ("order", epoch), ("noise",), ("test",)... of ``seed``."""

@@ -21,6 +21,7 @@ from ..errors import UsageError, checked_call
 from ..models import eval_mode
 from ..models.capabilities import capabilities
 from ..models.likelihoods import bits_per_dim
+from ..seeds import seed_problem
 from ..sources.idx import binarized_from
 from .scoring import check_model, device_of, model_dataset
 
@@ -89,6 +90,8 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
                          f"model: no posterior, prior and likelihood), so no negative log-likelihood")
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise UsageError(f"samples must be a whole number >= 1, got {samples!r}")
+    if seed_problem(seed):
+        raise UsageError(f"seed {seed_problem(seed)}")
     dataset = model_dataset(model, dataset, "nll")
     check_data(model, dataset)
     images = load_dataset(dataset, "test").images[:check_limit(limit)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import torch
 
@@ -24,6 +24,7 @@ from ..io import atomic_save_safetensors, read_verified_safetensors
 from ..models.base import eval_mode
 from ..models.capabilities import capabilities
 from ..paths import cache_dir
+from ..seeds import seed_problem
 from ..weights import stored_sha256, weights_dir
 from .gmm import GaussianMixture, fit_gaussian_mixture
 from .scoring import check_model, device_of, encode_all, model_dataset
@@ -138,20 +139,36 @@ def sample(model: torch.nn.Module, n: int, *, sampler: Optional[str] = None, see
            say: Callable[[str], None] = lambda line: None) -> torch.Tensor:
     """``n`` images (n, C, H, W), float32 in [0, 1] on the CPU, from ``model`` by ``sampler`` (``"prior"`` or
     ``"gmm"``; default: the model's ``default_sampler``), drawn from a generator seeded with ``seed``."""
+    return torch.cat(list(sample_chunks(model, n, sampler=sampler, seed=seed, say=say)))
+
+
+def check_request(model: torch.nn.Module, n: int, *, sampler: Optional[str], seed: int) -> str:
+    """The sampler a request for ``n`` samples with ``seed`` uses; a bad one refused in one line, before any work."""
     check_model(model, "zoo.sample")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise UsageError(f"--n must be a whole number from 1 to {MAX_SAMPLES:,}, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UsageError(f"--seed must be a whole number >= 0, got {seed!r}")
-    sampler = check_sampler(model, sampler)
+    problem = seed_problem(seed)
+    if problem:
+        raise UsageError(f"--seed {problem}")
+    return check_sampler(model, sampler)
+
+
+def sample_chunks(model: torch.nn.Module, n: int, *, sampler: Optional[str] = None, seed: int = 0,
+                  say: Callable[[str], None] = lambda line: None) -> Iterator[torch.Tensor]:
+    """:func:`sample`'s images, ``CHUNK`` at a time (the same images: the codes are drawn first, then decoded a
+    chunk at a time), so that a caller keeps only what it needs of them. Checks run before the first chunk."""
+    sampler = check_request(model, n, sampler=sampler, seed=seed)
     device = device_of(model)
     if sampler == "gmm":  # the mixture lives on the CPU: the same draws on every device
         codes = gaussian_mixture(model, say=say).sample(n, torch.Generator().manual_seed(seed))
     else:
         with eval_mode(model):
             codes = model.sample_prior(n, torch.Generator(device=device).manual_seed(seed))
-    out = []
-    with eval_mode(model):
-        for start in range(0, n, CHUNK):
-            out.append(model.decode(codes[start:start + CHUNK].to(device).float()).float().clamp(0, 1).cpu())
-    return torch.cat(out)
+    return _decoded(model, codes, device)
+
+
+@torch.no_grad()
+def _decoded(model: torch.nn.Module, codes: torch.Tensor, device: torch.device) -> Iterator[torch.Tensor]:
+    for start in range(0, len(codes), CHUNK):
+        with eval_mode(model):
+            yield model.decode(codes[start:start + CHUNK].to(device).float()).float().clamp(0, 1).cpu()
