@@ -60,6 +60,13 @@ def test_the_code_is_one_index_per_position_and_decodes_like_forward(mnist_batch
     assert not capabilities(model).continuous_code and capabilities(model).code_kind == "codebook indices"
     with pytest.raises(UsageError, match=r"an index in 0\.\.7, got 8\.\.8"):
         model.decode(torch.full((1, 49), 8))
+    for bad, words in [(torch.full((1, 49), 3.7), r"not whole numbers \(such as 3\.7\)"),
+                       (torch.ones(1, 49, dtype=torch.bool), "got torch.bool"),
+                       (torch.full((1, 49), float("nan")), "NaN or infinite"),
+                       (torch.zeros(1, 48, dtype=torch.long), r"got shape \(1, 48\)"),
+                       (torch.zeros(49, dtype=torch.long), r"got shape \(49,\)")]:
+        with pytest.raises(UsageError, match=words):
+            model.decode(bad)
     with pytest.raises(UsageError, match="code prior was never trained"):
         model.sample(2)
 

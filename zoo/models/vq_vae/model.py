@@ -155,13 +155,32 @@ class VQVAE(Autoencoder):
         return self._quantize(x)[1]
 
     def quantized(self, codes: torch.Tensor) -> torch.Tensor:
-        """The codebook vectors of index codes (N, latent_dim), as the decoder's input (N, D, h, w)."""
+        """The codebook vectors of index codes (N, latent_dim), as the decoder's input (N, D, h, w). Integers, or
+        floats holding integers (what ``encode_all`` gives); anything else is refused in one line."""
+        if not torch.jit.is_tracing():
+            self._check_codes(codes)
         idx = codes.round().long() if codes.is_floating_point() else codes.long()
-        if not torch.jit.is_tracing() and idx.numel() and (idx.min() < 0 or idx.max() >= self.config.codebook_size):
-            raise UsageError(f"a VQ-VAE code is an index in 0..{self.config.codebook_size - 1}, got "
-                             f"{int(idx.min())}..{int(idx.max())}")
         vectors = self.codebook.embedding[idx]  # (N, h*w, D)
         return vectors.view(-1, *self.grid, self.config.embedding_dim).permute(0, 3, 1, 2)
+
+    def _check_codes(self, codes: torch.Tensor) -> None:
+        top = self.config.codebook_size - 1
+        what = f"a VQ-VAE code is (N, {self.latent_dim}) codebook indices in 0..{top}"
+        if not isinstance(codes, torch.Tensor) or codes.dtype == torch.bool or codes.is_complex():
+            raise UsageError(f"{what}, got {type(codes).__name__ if not isinstance(codes, torch.Tensor) else codes.dtype}")
+        if codes.dim() != 2 or codes.shape[1] != self.latent_dim:
+            raise UsageError(f"{what}, got shape {tuple(codes.shape)}")
+        if not codes.numel():
+            return
+        if codes.is_floating_point():
+            if not torch.isfinite(codes).all():
+                raise UsageError(f"{what}, got NaN or infinite values")
+            if (codes != codes.round()).any():
+                raise UsageError(f"{what}, got values that are not whole numbers (such as "
+                                 f"{float(codes[codes != codes.round()][0]):g})")
+        low, high = int(codes.min()), int(codes.max())
+        if low < 0 or high > top:
+            raise UsageError(f"a VQ-VAE code is an index in 0..{top}, got {low}..{high}")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(self.quantized(z)))
