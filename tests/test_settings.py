@@ -40,9 +40,11 @@ def test_bad_settings_are_one_line_with_exit_2_and_leave_no_run_folder(data_dir,
     for setting, message in (("early_stopping.patienc=3", "Did you mean 'patience'"),
                              ("patience", "KEY=VALUE"),
                              ("lr=-1", "lr: must be > 0"),
-                             ("noise.type=gaussian", "noise.std")):
+                             ("noise.type=gaussian", "noise.std"),
+                             ("pretrain.type=rbm", "recipe.pretrain: RBM pretraining needs Linear layers with logistic"),
+                             ('pretrain={"type":"rbm"}', "the encoder has ReLU after layer 1")):
         done = cli("train", "deep-784-32", *SMALL, "--out", tmp_path / "x", "--set", setting)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, (setting, done.stderr)
-        assert not (tmp_path / "x" / "state.safetensors").exists()
+        assert not (tmp_path / "x" / "state.safetensors").exists() and "Traceback" not in done.stderr
     clash = cli("train", "deep-784-32", *SMALL, "--out", tmp_path / "y", "--lr", "0.1", "--set", "lr=0.2")
     assert clash.returncode == 2 and "--lr 0.1 and --set lr=0.2 disagree" in clash.stderr

@@ -190,7 +190,10 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
             entry = entry.with_recipe(entry.recipe.replace(**overrides))
         except SchemaError as exc:
             raise UsageError(f"Invalid override for {name}: {exc}") from None
-        entry = entry.with_recipe(_with_settings(name, entry.recipe, settings))
+        try:  # the recipe alone may be valid and not fit the model (a pretraining stage on ReLU layers)
+            entry = entry.with_recipe(_with_settings(name, entry.recipe, settings))
+        except SchemaError as exc:
+            raise UsageError(f"Invalid {option('--set', 'settings')} for {name}: {exc}") from None
     distributed.check_batch(entry.recipe.batch_size, options.world_size)
     runfolder.make_writable(run_dir)
     if not held:
