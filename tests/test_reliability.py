@@ -85,6 +85,21 @@ def test_no_good_state_left_is_an_error_never_a_silent_restart(crashed):
         zoo.train("deep-784-32", out=run, resume=True, **OPTIONS)
 
 
+@pytest.mark.parametrize("where", ["state.safetensors", "state.prev.safetensors", "state.damaged.safetensors"])
+def test_a_folder_in_place_of_a_state_file_is_named_with_what_to_do(crashed, where):
+    run = crashed / "run"
+    (run / "state.damaged.safetensors").write_bytes(b"an older damaged state")
+    target = run / where
+    target.unlink()
+    target.mkdir()
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    result = CliRunner().invoke(main, ["train", "deep-784-32", "--out", str(run), "--resume", "--epochs", "2",
+                                       "--limit-batches", "6", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert f"{target} is a folder, where zoo keeps a state of the run; move it out of {run}" in result.output
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before and target.is_dir()
+
+
 def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_the_last_state(tmp_path, monkeypatch):
     import zoo.training.checkpoint as checkpoint
 

@@ -99,6 +99,12 @@ def read_state(run_dir: Path, warn: Callable[[str], None]) -> Optional[Tuple[Ten
     it over the good one), and ``warn`` says so; when no good state is left the error says why and
     nothing is touched, so a run never silently restarts from scratch.
     """
+    for name in (STATE_FILE, PREVIOUS_FILE, DAMAGED_FILE):  # zoo renames these: each must be a file, or absent
+        path = run_dir / name
+        if (path.exists() or path.is_symlink()) and not path.is_file():
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise TrainingError(f"{path} is {what}, where zoo keeps a state of the run; move it out of {run_dir} "
+                                f"and resume again (nothing was changed)")
     problems = []
     for name in (STATE_FILE, PREVIOUS_FILE):
         path = run_dir / name
