@@ -24,6 +24,7 @@ from zoo.cli import main
 from zoo.errors import UsageError
 from zoo.sweeps.space import param, parse_param, parse_space
 from zoo.sweeps.threads import Workers, cores
+from zoo.sweeps.worker import check_trials
 
 optuna = pytest.importorskip("optuna")
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +56,43 @@ def test_specs_parse_into_optuna_distributions():
 def test_bad_specs_are_refused_naming_the_problem(text, words):
     with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
         parse_param(text)
+
+
+def test_a_grid_is_counted_before_it_is_built_and_bounded():
+    from zoo.sweeps.space import MAX_GRID, grid_size
+
+    assert grid_size({"a": param("a", "int:1:3"), "b": param("b", "choice:x,y")}) == 6
+    for spec in ("int:1:100000000", "int:0:9223372036854775807"):
+        huge = {"batch_size": param("batch_size", spec)}
+        started = time.perf_counter()
+        with pytest.raises(UsageError, match=f"more than {MAX_GRID:,} points"):
+            check_trials(1, huge, "grid")
+        with pytest.raises(UsageError, match="points, above the"):
+            huge["batch_size"].grid()
+        assert time.perf_counter() - started < 1.0
+    with pytest.raises(UsageError, match="more than 100,000 points"):
+        grid_size({"a": param("a", "int:1:1000"), "b": param("b", "int:1:1000")})
+    with pytest.raises(UsageError, match="is not a whole number in"):
+        param("batch_size", "int:0:99999999999999999999999")
+
+
+def test_echoed_specs_are_cut_and_choices_take_a_json_list_and_are_bounded():
+    with pytest.raises(UsageError) as caught:
+        parse_param("k" * 100_000 + "=exp:1:2")
+    assert len(str(caught.value)) < 300 and "kkk..." in str(caught.value)
+    with pytest.raises(UsageError) as caught:
+        parse_param("lr=float:1:" + "9" * 100_000)
+    assert len(str(caught.value)) < 300
+    assert param("x", 'choice:[{"a": 1, "b": 2}, {"a": 3}]').choices == ({"a": 1, "b": 2}, {"a": 3})
+    assert param("batch_size", "choice:[64, 128]").choices == (64, 128)
+    with pytest.raises(UsageError, match="takes a non-empty JSON list"):
+        param("x", "choice:[1, 2")
+    started = time.perf_counter()
+    with pytest.raises(UsageError, match="more than 1,000 choices"):
+        param("batch_size", "choice:" + ",".join(str(i) for i in range(1, 20_001)))
+    with pytest.raises(UsageError, match="more than 1,000 choices"):
+        param("batch_size", "choice:" + json.dumps(list(range(1, 20_001))))
+    assert time.perf_counter() - started < 1.0
 
 
 def test_the_recipe_schema_checks_keys_and_ranges():

@@ -24,7 +24,7 @@ from ..registry import Entry
 from ..training import checkpoint
 from ..training.run import train
 from . import study as studies
-from .space import Param
+from .space import Param, grid_size
 from .threads import Workers
 
 POLL_SECONDS = 1.0
@@ -165,7 +165,7 @@ def check_trials(trials: Any, space: Dict[str, Param], sampler: str) -> int:
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UsageError(f"--trials must be a whole number >= 1, got {trials!r}")
     if sampler == "grid":
-        size = math.prod(len(p.grid()) for p in space.values())
+        size = grid_size(space)
         if trials > size:
             raise UsageError(f"--trials {trials} is more than the grid's {size} points")
     return trials
