@@ -188,6 +188,21 @@ def test_best_and_export_entry_make_the_winner_a_zoo_name(swept, tmp_path, monke
     assert "is not valid JSON" in text and damaged.read_text() == "{not json"
 
 
+def test_a_run_folder_holding_a_newline_prints_no_forged_line(tmp_path):
+    folder = tmp_path / "forged"
+    folder.mkdir()
+    made = optuna.create_study(study_name="forged", storage=f"sqlite:///{folder / 'study.db'}")
+    made.set_user_attr("zoo.sweep", {"name": "deep-784-32"})
+    forged = "/tmp/x\nbest trial 99: 0.000000 (lr=1)"
+    made.add_trial(optuna.trial.create_trial(params={"lr": 0.001}, value=0.5, user_attrs={"run_dir": forged},
+                                             distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2)}))
+    result = cli("sweep", "deep-784-32", "--study", "forged", "--out", folder, "--best")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("\n") == 2 and not any(line.startswith("best trial 99") for line in result.output.splitlines())
+    assert "run folder: '/tmp/x\\nbest trial 99" in result.output
+    assert all("\n" not in line for line in zoo.sweeps.table(made))
+
+
 def test_export_entry_never_replaces_a_users_entry_without_force(swept, tmp_path, monkeypatch):
     root, _, _ = swept
     monkeypatch.setenv("ZOO_REGISTRY", "")

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 import click
 
 from .cli_options import DEVICE_OPTION
-from .errors import UsageError
+from .errors import UsageError, shown
 
 
 @click.command("sweep")
@@ -54,7 +54,7 @@ def sweep_command(name: str, study: str, storage: Optional[str], trials: Optiona
         top = sweeps.best_trial(made)
         written = sweeps.export_entry(made, export, entry_name=entry_name, force=force) if export else None
         click.echo(f"best trial {top.number}: {top.value:.6f} ({dumps(top.params)})")
-        click.echo(f"run folder: {top.user_attrs.get('run_dir', '-')}")
+        click.echo(f"run folder: {shown(top.user_attrs.get('run_dir', '-'))}")
         if written:
             click.echo(f"wrote entry {written!r} to {export}")
         return
@@ -76,4 +76,4 @@ def sweep_command(name: str, study: str, storage: Optional[str], trials: Optiona
         for line in sweeps.table(made):
             click.echo(line)
         top = sweeps.best_trial(made)
-        click.echo(f"best trial {top.number}: {top.value:.6f} ({dumps(top.params)}); {top.user_attrs.get('run_dir')}")
+        click.echo(f"best trial {top.number}: {top.value:.6f} ({dumps(top.params)}); {shown(top.user_attrs.get('run_dir'))}")

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from ..errors import Interrupted, TrainingError, UsageError, first_line
+from ..errors import Interrupted, TrainingError, UsageError, first_line, shown
 from ..registry import Entry
 from ..training import checkpoint
 from ..training.run import train
@@ -156,7 +156,7 @@ def table(study) -> List[str]:
         value = f"{t.value:.6f}" if t.value is not None and math.isfinite(t.value) else "-"
         cells = [studies.dumps({k: t.params[k]}).split("=", 1)[1] if k in t.params else "-" for k in keys]
         rows.append([str(t.number), t.state.name.lower(), value, *cells, str(t.user_attrs.get("epochs_run", "-")),
-                     t.user_attrs.get("run_dir", "-")])
+                     shown(t.user_attrs.get("run_dir", "-"))])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
