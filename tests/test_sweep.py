@@ -203,6 +203,22 @@ def test_a_run_folder_holding_a_newline_prints_no_forged_line(tmp_path):
     assert all("\n" not in line for line in zoo.sweeps.table(made))
 
 
+def test_a_study_in_memory_is_refused_and_reading_creates_nothing(tmp_path):
+    for url in ("sqlite:///:memory:", "sqlite://"):
+        text = one_line(cli("sweep", "deep-784-32", "--study", "m", "--storage", url, "--trials", 1, "--param",
+                            "lr=float:1e-4:1e-2", "--out", tmp_path / "m"), 2)
+        assert "keeps the study in memory" in text
+    db = tmp_path / "none.db"
+    text = one_line(cli("sweep", "deep-784-32", "--study", "s", "--storage", f"sqlite:///{db}", "--best"), 2)
+    assert "there is no study database" in text and "nothing was created" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no database, no lock beside it
+    folder = tmp_path / "file.db"
+    folder.mkdir()  # a storage that cannot open: the lock file made for it goes too
+    result = cli("sweep", "deep-784-32", "--study", "s", "--storage", f"sqlite:///{folder}", "--trials", 1, "--param",
+                 "lr=float:1e-4:1e-2", "--out", tmp_path / "run")
+    assert result.exit_code != 0 and not (tmp_path / "file.db.lock").exists()
+
+
 def test_export_entry_never_replaces_a_users_entry_without_force(swept, tmp_path, monkeypatch):
     root, _, _ = swept
     monkeypatch.setenv("ZOO_REGISTRY", "")

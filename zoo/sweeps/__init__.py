@@ -84,6 +84,8 @@ def sweep(name: str, *, params: Mapping[str, str], trials: int, study: Optional[
     dataset_info(entry.dataset)  # missing or damaged data: one line before the study is touched
     study = name if study is None else study
     folder = sweep_folder(study, out)
+    if isinstance(storage, str) and "://" in storage:
+        studies.check_url(storage, create=True)  # a study in memory: refused before the sweep folder is made
     wanted = studies.definition(name, space, epochs, limit_batches, sampler)
     url = _storage_url(folder, storage, create=True)
     with Workers(folder / "workers") as workers:  # counted by the machine's other workers from now on
@@ -99,7 +101,7 @@ def load_study(study: str, *, storage: Optional[str] = None, out: Union[str, Pat
     """The sweep ``study`` as it stands (read only)."""
     folder = sweep_folder(study, out)
     url = _storage_url(folder, storage, create=False)
-    return studies.open_study(study, studies.open_storage(url, heartbeat=None), url)
+    return studies.open_study(study, studies.open_storage(url, heartbeat=None, create=False), url)
 
 
 def _registry_document(path: Path) -> Dict[str, Any]:

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from ..errors import UsageError, ZooError, first_line
+from ..errors import UsageError, ZooError, first_line, shown
 from .space import Param
 
 DEFINITION = "zoo.sweep"  # the study user attribute holding the sweep's definition
@@ -71,9 +71,27 @@ def shown_url(url: str) -> str:
         return url
 
 
-def open_storage(url: str, *, heartbeat: Optional[int]):
+def sqlite_path(url: str) -> Optional[str]:
+    """The file of an ``sqlite:///`` URL (None for another database)."""
+    return url[len("sqlite:///"):].split("?")[0] if url.startswith("sqlite:///") else None
+
+
+def check_url(url: str, *, create: bool) -> None:
+    """Refuse in one line a study that could not outlive the process (SQLite in memory) and, when only reading
+    (``create`` False), an SQLite file that does not exist: opening it would create it."""
+    path = sqlite_path(url)
+    if url.startswith("sqlite") and (path is None or path in ("", ":memory:") or "mode=memory" in url):
+        raise UsageError(f"--storage {shown_url(url)} keeps the study in memory, gone when this process ends: a "
+                         f"sweep's study must outlive it; name a file (sqlite:///FILE) or a database server")
+    if not create and path is not None and not Path(path).is_file():
+        raise UsageError(f"--storage {shown_url(url)}: there is no study database {shown(path)}; nothing was created")
+
+
+def open_storage(url: str, *, heartbeat: Optional[int], create: bool = True):
     """The RDB storage at ``url``, with heartbeats every ``heartbeat`` seconds (a trial silent for twice that is
-    failed and retried); ``None`` turns them off (``--best`` only reads)."""
+    failed and retried); ``None`` turns them off (``--best`` only reads). ``create`` False: only an existing
+    database is opened, and nothing (no lock file) is made beside it."""
+    check_url(url, create=create)
     opt = optuna()
     from optuna.storages import RDBStorage
 
@@ -87,7 +105,7 @@ def open_storage(url: str, *, heartbeat: Optional[int]):
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # several workers on one file wait for its lock
     try:
-        with quiet_experimental(), creation_lock(url):
+        with quiet_experimental(), (creation_lock(url) if create else contextlib.nullcontext()):
             return _first_open(lambda: RDBStorage(with_driver(url), engine_kwargs=kwargs, **beat))
     except ImportError as exc:  # a driver (psycopg, pymysql) missing
         missing = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None) or "a driver"
@@ -111,9 +129,16 @@ def creation_lock(url: str):
     except ImportError:  # no advisory locks: the retry below has to do
         yield
         return
-    with open(path + ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    lock = Path(path + ".lock")
+    made = not lock.exists()
+    try:
+        with open(lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+    except BaseException:
+        if made:  # opening failed: leave nothing beside the file the user named
+            lock.unlink(missing_ok=True)
+        raise
 
 
 def _first_open(make, tries: int = 5):
