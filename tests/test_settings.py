@@ -30,6 +30,11 @@ def test_set_changes_the_recipe_is_recorded_and_a_resume_may_not_change_it(data_
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "was started with optimizer_kwargs.betas=[0.8, 0.95]" in refused.stderr
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".zoo.lock"} == before
+    given = cli("train", "deep-784-32", "--out", run, "--resume", "--epochs", "2", "--limit-batches", "3",
+                "--device", "cpu", "--set", "lr=0.1")
+    assert given.returncode == 2 and given.stderr.count("\n") == 1, given.stderr
+    assert "was started with lr=0.001" in given.stderr and "(drop --set lr or" in given.stderr
+    assert "--lr" not in given.stderr
     same = cli("train", "deep-784-32", "--out", run, "--resume", "--epochs", "2", "--limit-batches", "3",
                "--device", "cpu", "--quiet", "--set", "optimizer_kwargs.betas=[0.8, 0.95]", "--set", "epochs=2")
     assert same.returncode == 0, same.stderr
@@ -42,7 +47,9 @@ def test_bad_settings_are_one_line_with_exit_2_and_leave_no_run_folder(data_dir,
                              ("lr=-1", "lr: must be > 0"),
                              ("noise.type=gaussian", "noise.std"),
                              ("pretrain.type=rbm", "recipe.pretrain: RBM pretraining needs Linear layers with logistic"),
-                             ('pretrain={"type":"rbm"}', "the encoder has ReLU after layer 1")):
+                             ('pretrain={"type":"rbm"}', "the encoder has ReLU after layer 1"),
+                             ("optimizers.phase.lr=1", "recipe.optimizers.phase: deep-784-32 trains no phase 'phase'; "
+                                                       "its single objective's phases: main")):
         done = cli("train", "deep-784-32", *SMALL, "--out", tmp_path / "x", "--set", setting)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, (setting, done.stderr)
         assert not (tmp_path / "x" / "state.safetensors").exists() and "Traceback" not in done.stderr

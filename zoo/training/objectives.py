@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import torch
 from torch import nn
 
-from ..errors import TrainingError, check_key, check_registration, lookup
+from ..errors import TrainingError, UsageError, check_key, check_registration, lookup
 from ..models.base import Phase
 from ..models.capabilities import capabilities, trained_parameters
 from ..recipe import Recipe
@@ -93,6 +93,12 @@ class Objective:
         self.model, self.recipe, self.context = model, recipe, context
         self.phases: Dict[str, _Trained] = {}
         self._wrapped = False
+
+    @classmethod
+    def phase_names(cls, model: nn.Module) -> Optional[Tuple[str, ...]]:
+        """The phases this objective trains ``model`` in, known before it is built (None: known only then);
+        a recipe's ``optimizers`` may amend only these."""
+        return None
 
     def add_phase(self, name: str, params: Iterable[nn.Parameter], loss: str = "loss", *,
                   optimizer: Optional[torch.optim.Optimizer] = None) -> None:
@@ -178,6 +184,10 @@ class Objective:
 class Single(Objective):
     """One loss (the model's ``loss``) over all the model's parameters: zoo's default."""
 
+    @classmethod
+    def phase_names(cls, model: nn.Module) -> Optional[Tuple[str, ...]]:
+        return ("main",)
+
     def __init__(self, model: nn.Module, recipe: Recipe, context: StepContext):
         super().__init__(model, recipe, context)
         self.add_phase("main", trained_parameters(model))
@@ -195,6 +205,10 @@ class Single(Objective):
 class Alternating(Objective):
     """The model's ``phases()``, over disjoint parameter sets, each its own optimizer, stepped in turn."""
 
+    @classmethod
+    def phase_names(cls, model: nn.Module) -> Optional[Tuple[str, ...]]:
+        return tuple(phase.name for phase in model.phases())
+
     def __init__(self, model: nn.Module, recipe: Recipe, context: StepContext):
         super().__init__(model, recipe, context)
         phases: Sequence[Phase] = model.phases()
@@ -209,6 +223,16 @@ class Alternating(Objective):
                     raise TrainingError(f"phases {owner[id(p)]!r} and {phase.name!r} of {type(model).__name__} share "
                                         f"parameters; each parameter belongs to one phase")
             self.add_phase(phase.name, params, phase.loss)
+
+
+def check_phases(model: nn.Module, recipe: Recipe, label: str) -> None:
+    """Refuse (one line) ``recipe.optimizers`` naming a phase the model's objective does not train (it would do
+    nothing)."""
+    names = get_objective(capabilities(model).objective).phase_names(model)
+    unknown = sorted(set(recipe.optimizers) - set(names)) if names is not None else []
+    if unknown:
+        raise UsageError(f"recipe.optimizers.{unknown[0]}: {label} trains no phase {unknown[0]!r}; its "
+                         f"{capabilities(model).objective} objective's phases: {', '.join(names)}")
 
 
 def build_objective(model: nn.Module, recipe: Recipe, context: StepContext) -> Objective:

@@ -24,6 +24,7 @@ from ..sources.cache import remember_named
 from ..weights import WEIGHTS_FILE
 from . import checkpoint, distributed, runfolder
 from .logger import RunLogger
+from .objectives import check_phases
 from .options import RunOptions
 from .progress import saved_progress
 from .stopping import StopReason
@@ -88,7 +89,7 @@ def train(
     DistributedDataParallel across the ranks; see the README.
     """
     given = locals()
-    overrides, settings = _split_settings({o: given[o] for o in OVERRIDE_NAMES}, settings)
+    overrides, settings, via_set = _split_settings({o: given[o] for o in OVERRIDE_NAMES}, settings)
     entry = get_entry(name)
     if dataset is not None:
         entry = entry.with_dataset(canonical(dataset))
@@ -112,7 +113,8 @@ def train(
     try:
         say = RunLogger(run_dir, log=log)
         decided, tensors = distributed.decide_on_main(dist_, train_device, lambda: _prepare(
-            name, entry, run_dir, resume, force, overrides, settings, options, say.warning, held, dataset is not None))
+            name, entry, run_dir, resume, force, overrides, settings, options, say.warning, held, dataset is not None,
+            via_set))
         entry = parse_entry(name, decided["entry"], source=f"{run_dir} (from rank 0)")
         state = (tensors, decided["info"]) if decided["info"] is not None else None
         trainer = Trainer(entry, out=run_dir, options=_on(options, train_device), quiet=quiet, log=log, dist=dist_,
@@ -143,11 +145,12 @@ def _autocast_available(device_type: str) -> bool:
 
 
 def _split_settings(overrides: Dict[str, Any], settings: Optional[Mapping[str, Any]]
-                    ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """(named overrides, the other settings): a setting at a named override's path joins the overrides."""
+                    ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, str]]:
+    """(named overrides, the other settings, the overrides given as settings: name -> path): a setting at a named
+    override's path joins the overrides (and a message about it names the setting the user gave)."""
     if settings is not None and not isinstance(settings, Mapping):
         raise UsageError(f"settings must map recipe paths to values, got {settings!r}")
-    rest = dict(settings or {})
+    rest, via_set = dict(settings or {}), {}
     for path, oname in OVERRIDE_PATHS.items():
         if path in rest:
             value = rest.pop(path)
@@ -156,12 +159,13 @@ def _split_settings(overrides: Dict[str, Any], settings: Optional[Mapping[str, A
                 given = option_value(flag, overrides[oname], oname)
                 raise UsageError(f"{given} and {_setting(path)}={value} disagree; give one")
             overrides[oname] = value
-    return overrides, rest
+            via_set[oname] = path
+    return overrides, rest, via_set
 
 
 def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, overrides: Dict[str, Any],
              settings: Dict[str, Any], options: RunOptions, warn: Callable[[str], None], held: List[Any],
-             retarget: bool = False):
+             retarget: bool = False, via_set: Optional[Dict[str, str]] = None):
     """On rank 0: the entry to train and the state to resume from, the run folder locked, checked
     and set up. The open lock file goes to ``held`` (the caller keeps it open while training)."""
     has_run = checkpoint.has_state(run_dir) or (run_dir / WEIGHTS_FILE).exists()
@@ -174,7 +178,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
         held.append(runfolder.lock(run_dir))  # before anything in it is read or written
     state = checkpoint.read_state(run_dir, warn) if resume and checkpoint.has_state(run_dir) else None
     if state is not None:
-        saved = _resumed_entry(name, run_dir, state[1], overrides, settings, options)
+        saved = _resumed_entry(name, run_dir, state[1], overrides, settings, options, via_set or {})
         if retarget and saved.dataset != entry.dataset:
             raise UsageError(f"{shown(run_dir)} was trained on {saved.dataset}; resume it on the same data set")
         entry = saved
@@ -195,6 +199,8 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
         except SchemaError as exc:
             raise UsageError(f"Invalid {option('--set', 'settings')} for {name}: {exc}") from None
     distributed.check_batch(entry.recipe.batch_size, options.world_size)
+    with torch.device("meta"):  # nothing allocated: only the model's phases are read
+        check_phases(entry.build(dataset_info(entry.dataset).image_shape), entry.recipe, name)
     runfolder.make_writable(run_dir)
     if not held:
         held.append(runfolder.lock(run_dir))
@@ -224,7 +230,7 @@ def _with_settings(name: str, recipe: Recipe, settings: Dict[str, Any]) -> Recip
 
 
 def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
-                   settings: Dict[str, Any], options: RunOptions) -> Entry:
+                   settings: Dict[str, Any], options: RunOptions, via_set: Dict[str, str]) -> Entry:
     """The saved run's entry; flags may raise epochs but not change the trajectory."""
     saved = info["options"]
     if info["name"] != name:
@@ -240,6 +246,10 @@ def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Di
     entry = parse_entry(name, info["entry"], source=str(run_dir / checkpoint.STATE_FILE))
     for o in OVERRIDES:
         value = overrides[o.name]
+        if value is not None and o.name != "epochs" and value != entry.recipe.value(o.name) and o.name in via_set:
+            path = via_set[o.name]
+            raise UsageError(f"{run_dir} was started with {path}={json.dumps(entry.recipe.at(path))}; a resumed run keeps "
+                             f"its recipe (drop {_setting(path)} or choose another {option('--out')})")
         if value is not None and o.name != "epochs" and value != entry.recipe.value(o.name):
             raise UsageError(
                 f"{run_dir} was started with {option_value(o.flag, entry.recipe.value(o.name), o.name)}; "
