@@ -121,6 +121,37 @@ def test_samplers_and_their_errors(tmp_path):
     assert torch.equal(sample(vae, 8, seed=0), sample(vae, 8, sampler="prior", seed=0))
 
 
+def test_a_mixture_file_with_good_checksums_but_bad_numbers_is_refused_in_one_line(tmp_path):
+    from zoo.io import atomic_save_safetensors, read_verified_safetensors
+
+    run = tmp_path / "run"
+    zoo.train("deep-784-32", out=run, epochs=1, limit_batches=20, device="cpu", quiet=True)
+    model = zoo.load(run, device="cpu")
+    sample(model, 4, sampler="gmm")
+    good, meta = read_verified_safetensors(run / GMM_FILE)
+    meta = {k: v for k, v in meta.items() if k not in ("zoo.tensors_sha256", "zoo.sha256")}
+    eye = torch.eye(32, dtype=torch.float64).expand(10, 32, 32).clone()
+    cases = {
+        "means holds NaN or infinite values": {"means": torch.full_like(good["means"], float("nan"))},
+        "covariances holds NaN": {"covariances": torch.full_like(good["covariances"], float("nan"))},
+        "a covariance is not positive definite": {"covariances": -eye},
+        "a covariance is not symmetric": {"covariances": eye + torch.triu(torch.ones(32, 32, dtype=torch.float64), 1)},
+        "weights are not a probability vector": {"weights": good["weights"] - 1.0},
+        "means has shape (10, 32), not (3, 32) for 3 weights": {"weights": torch.full((3,), 1 / 3, dtype=torch.float64)},
+        "covariances has shape (10, 32), not (10, 32, 32)": {"covariances": good["covariances"][:, 0]},
+        "weights has shape (10, 1), not (K,)": {"weights": good["weights"].unsqueeze(1)},
+    }
+    for words, change in cases.items():
+        atomic_save_safetensors(run / GMM_FILE, {**good, **change}, meta)  # checksums right, numbers wrong
+        with pytest.raises(WeightsError, match="is not a usable mixture: " + words.replace("(", r"\(").replace(")", r"\)")):
+            sample(zoo.load(run, device="cpu"), 4, sampler="gmm")
+    atomic_save_safetensors(run / GMM_FILE, good, {k: v for k, v in meta.items() if k != "zoo.log_likelihood"})
+    text = one_line(cli("sample", run, "--sampler", "gmm", "--out", tmp_path / "g.png"), 1)
+    assert "no zoo.log_likelihood" in text and not (tmp_path / "g.png").exists()
+    atomic_save_safetensors(run / GMM_FILE, good, meta)
+    assert sample(zoo.load(run, device="cpu"), 4, sampler="gmm").isfinite().all()
+
+
 def test_zoo_sample_writes_a_grid_and_the_tensor(tmp_path):
     grid, tensor = tmp_path / "grid.png", tmp_path / "samples.safetensors"
     result = cli("sample", "vae-16", "--n", 23, "--seed", 2, "--out", grid, "--save-tensor", tensor, "--device", "cpu")

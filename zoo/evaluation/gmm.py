@@ -34,6 +34,32 @@ class GaussianMixture:
                 "covariances": self.covariances.contiguous()}
 
 
+def mixture_problem(tensors: Dict[str, torch.Tensor], latent_dim: int) -> Optional[str]:
+    """Why ``tensors`` are not a mixture over ``latent_dim``-d codes (None when they are one): the shapes, every
+    number finite, the weights a probability vector, each covariance symmetric and positive definite."""
+    w, mu, cov = tensors["weights"], tensors["means"], tensors["covariances"]
+    if not all(t.is_floating_point() for t in (w, mu, cov)):
+        return "its tensors are not floating point"
+    if w.dim() != 1 or len(w) < 1:
+        return f"weights has shape {tuple(w.shape)}, not (K,)"
+    k = len(w)
+    if tuple(mu.shape) != (k, latent_dim):
+        return f"means has shape {tuple(mu.shape)}, not ({k}, {latent_dim}) for {k} weights and {latent_dim}-d codes"
+    if tuple(cov.shape) != (k, latent_dim, latent_dim):
+        return f"covariances has shape {tuple(cov.shape)}, not ({k}, {latent_dim}, {latent_dim})"
+    for name, t in (("weights", w), ("means", mu), ("covariances", cov)):
+        if not torch.isfinite(t).all():
+            return f"{name} holds NaN or infinite values"
+    if (w < 0).any() or abs(float(w.double().sum()) - 1.0) > 1e-6:
+        return "weights are not a probability vector (non-negative, summing to 1)"
+    c = cov.double()
+    if not torch.allclose(c, c.transpose(1, 2), rtol=1e-8, atol=1e-10):
+        return "a covariance is not symmetric"
+    if (torch.linalg.cholesky_ex(c).info != 0).any():
+        return "a covariance is not positive definite"
+    return None
+
+
 def _component_log_probs(x: torch.Tensor, means: torch.Tensor, covariances: torch.Tensor) -> torch.Tensor:
     """(N, K): log N(x_n; mu_k, Sigma_k) through each covariance's Cholesky factor."""
     tril = torch.linalg.cholesky(covariances)  # (K, D, D)

@@ -26,7 +26,7 @@ from ..models.capabilities import capabilities
 from ..paths import cache_dir
 from ..seeds import seed_problem
 from ..weights import stored_sha256, weights_dir
-from .gmm import GaussianMixture, fit_gaussian_mixture
+from .gmm import GaussianMixture, fit_gaussian_mixture, mixture_problem
 from .scoring import check_model, device_of, encode_all, model_dataset
 
 SAMPLERS = ("prior", "gmm")
@@ -98,10 +98,18 @@ def read_gmm(path: Path, model: torch.nn.Module) -> GaussianMixture:
         raise WeightsError(f"the sampler file {shown(path)} was fitted to other weights (SHA-256 "
                            f"{meta.get('zoo.weights_sha256', '?')[:12]}..., not {sha[:12]}... of {model_name(model)}); "
                            f"delete it to refit the mixture")
-    if tensors["means"].shape[1] != model.latent_dim:
-        raise WeightsError(f"the sampler file {shown(path)} holds {tensors['means'].shape[1]}-d codes; "
+    means = tensors["means"]
+    if means.dim() == 2 and means.shape[1] != model.latent_dim:
+        raise WeightsError(f"the sampler file {shown(path)} holds {means.shape[1]}-d codes; "
                            f"{model_name(model)}'s are {model.latent_dim}-d")
-    return GaussianMixture(tensors["weights"], tensors["means"], tensors["covariances"], float(meta["zoo.log_likelihood"]))
+    problem = mixture_problem(tensors, model.latent_dim)
+    try:
+        log_likelihood = float(meta["zoo.log_likelihood"])
+    except (KeyError, ValueError):
+        problem = problem or "its header has no zoo.log_likelihood number"
+    if problem:
+        raise WeightsError(f"the sampler file {shown(path)} is not a usable mixture: {problem}; delete it to refit")
+    return GaussianMixture(tensors["weights"], means, tensors["covariances"], log_likelihood)
 
 
 def fit_gmm(model: torch.nn.Module, *, dataset: Optional[str] = None) -> Tuple[GaussianMixture, str]:
