@@ -87,6 +87,43 @@ def test_an_export_keeps_what_is_there(exported, tmp_path):
     assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["mine.txt"]
 
 
+def test_the_hub_cache_is_checked_blob_hashes_symlinks_and_refs(exported, tmp_path):
+    import hashlib
+
+    cache = tmp_path / "hub"
+    snapshot = lay_out_cache(cache, "someone/deep", exported)
+    root = cache / "models--someone--deep"
+    # an LFS blob is named by the SHA-256 of its content, as the Hub's cache names it
+    link = snapshot / "model.safetensors"
+    old = link.resolve()
+    sha = hashlib.sha256(old.read_bytes()).hexdigest()
+    old.rename(root / "blobs" / sha)
+    link.unlink()
+    link.symlink_to(os.path.relpath(root / "blobs" / sha, snapshot))
+    assert run_zoo(["eval", "hf://someone/deep", "--limit", "20", "--no-baseline"], cache).returncode == 0
+    # a blob whose content no longer has its name's hash: another zoo model's valid file put in its place
+    good = (root / "blobs" / sha).read_bytes()
+    (root / "blobs" / sha).write_bytes((REPO_DIR / "weights" / "linear-128" / "model.safetensors").read_bytes())
+    refused = run_zoo(["eval", "hf://someone/deep", "--limit", "20"], cache)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "no longer matches its SHA-256" in refused.stderr
+    (root / "blobs" / sha).write_bytes(good)
+    # a snapshot file that is a symlink out of the cache
+    outside = tmp_path / "elsewhere.safetensors"
+    outside.write_bytes(good)
+    link.unlink()
+    link.symlink_to(outside)
+    refused = run_zoo(["eval", "hf://someone/deep", "--limit", "20"], cache)
+    assert refused.returncode == 1 and "leads outside the repository's cache folder" in refused.stderr, refused.stderr
+    # refs/main naming a path out of the snapshots
+    link.unlink()
+    link.symlink_to(os.path.relpath(root / "blobs" / sha, snapshot))
+    (root / "refs" / "main").write_text("../..")
+    refused = run_zoo(["eval", "hf://someone/deep", "--limit", "20"], cache)
+    assert refused.returncode in (1, 2) and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr, \
+        refused.stderr
+
+
 def test_hf_names_load_from_the_hub_cache_offline_bitwise_and_refuse_a_tampered_file(exported, tmp_path):
     cache = tmp_path / "hub"
     lay_out_cache(cache, "someone/deep", exported)

@@ -130,6 +130,24 @@ def test_the_iwae_bound_tightens_with_more_samples(registry, tmp_path):
     assert values[0] > values[1] > values[2], values  # log-mean-exp of more weights: a tighter bound
 
 
+def test_a_huge_estimate_is_said_and_refused_without_force(data_dir):
+    done = subprocess.run([sys.executable, "-m", "zoo", "eval", "vae-binary", "--metric", "nll", "--samples", "1000000000",
+                           "--limit", "100", "--no-baseline"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "--samples 1,000,000,000 is above the 100,000 per image" in done.stderr and "pass --force" in done.stderr
+    assert "this run would take about" in done.stderr
+    said = subprocess.run([sys.executable, "-m", "zoo", "eval", "vae-binary", "--metric", "nll", "--samples", "600",
+                           "--limit", "150", "--no-baseline", "--format", "json"], capture_output=True, text=True,
+                          timeout=120)
+    assert said.returncode == 0, said.stderr
+    assert said.stderr.startswith("nll: 150 images x 600 samples in 4 passes, about ")  # 2 image chunks x 2 sample chunks
+    assert json.loads(said.stdout)[0]["n"] == 150
+    model = zoo.load("vae-binary", device="cpu")
+    with pytest.raises(zoo.ZooError, match="pass force=True"):
+        nll(model, samples=100_001, limit=1)
+    assert math.isfinite(nll(model, samples=100_001, limit=1, force=True)["nll"])
+
+
 def test_bad_input_is_one_line(registry, tmp_path):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True, text=True)

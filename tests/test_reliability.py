@@ -85,6 +85,37 @@ def test_no_good_state_left_is_an_error_never_a_silent_restart(crashed):
         zoo.train("deep-784-32", out=run, resume=True, **OPTIONS)
 
 
+def _edit_state(run: Path, edit) -> None:
+    """Rewrite the run's newest state with ``edit(tensors, info)`` applied and its checksums recomputed."""
+    from zoo.training import checkpoint
+
+    tensors, info = checkpoint.read_state(run, lambda line: None)
+    edit(tensors, info)
+    checkpoint.write_state(run, tensors, info)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda t, i: i["parts"]["progress"].update(global_step=-5), "progress.global_step is -5, below zero"),
+    (lambda t, i: i["parts"]["progress"].update(epoch=[0] * 1_000_000), "progress.epoch is a list of 1,000,000 items"),
+    (lambda t, i: i["parts"]["optimizer.main"]["state"].update({"@items": [[0, {"step": {"@tensor": "nowhere"}}]]}),
+     "names a tensor 'nowhere' that is not in the file"),
+    (lambda t, i: t.update({"model.encoder.0.weight": torch.zeros(3, dtype=torch.int64)}),
+     "model.encoder.0.weight is a torch.int64 tensor of shape (3,)"),
+    (lambda t, i: i["parts"]["progress"].update(step_in_epoch="4"), "progress.step_in_epoch is a string"),
+])
+def test_a_state_with_good_checksums_but_a_wrong_skeleton_is_refused_before_anything_is_restored(crashed, edit, words):
+    run = crashed / "run"
+    _edit_state(run, edit)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["train", "deep-784-32", "--out", str(run), "--resume", "--epochs", "2",
+                                       "--limit-batches", "6", "--checkpoint-every", "2", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "the saved state does not fit this run" in result.output and words in result.output, result.output
+    assert time.perf_counter() - started < 30
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
 @pytest.mark.parametrize("where", ["state.safetensors", "state.prev.safetensors", "state.damaged.safetensors"])
 def test_a_folder_in_place_of_a_state_file_is_named_with_what_to_do(crashed, where):
     run = crashed / "run"

@@ -164,13 +164,14 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, se
 @DEVICE_OPTION
 @click.option("--dataset", help="Evaluate on this data set (a name or a path) [default: the model's own].")
 @click.option("--samples", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Importance samples per image for --metric nll.")
+              help="Importance samples per image for --metric nll (above 100,000 only with --force).")
+@click.option("--force", is_flag=True, help="Run --metric nll with more than 100,000 samples per image.")
 def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: bool, limit: Optional[int],
-                 device: str, dataset: Optional[str], samples: int) -> None:
+                 device: str, dataset: Optional[str], samples: int, force: bool) -> None:
     """Evaluate one model (registry name, weights file or run folder) on its test split."""
     metrics = metrics or ALL_METRICS
     rows = eval_rows(target, metrics=metrics, limit=limit, probe=probe, baseline=baseline, device=device,
-                     dataset=dataset, samples=samples)
+                     dataset=dataset, samples=samples, force=force, say=lambda line: click.echo(line, err=True))
     columns = ["name", "task", "dataset", "latent_dim", "params", "n", *metrics]
     columns += ["elbo", "bits_per_dim"] if "nll" in metrics else []
     click.echo(render(rows, columns + (["probe_accuracy"] if probe else []), fmt))

@@ -6,11 +6,12 @@ zoo's own weights file, which is then read like any other (checksums verified, n
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Optional, Tuple
 
-from .errors import UsageError, ZooError
+from .errors import UsageError, ZooError, shown
 
 SCHEME = "hf://"
 REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -69,3 +70,27 @@ def resolve(spec: str) -> Path:
         where = " (HF_HUB_OFFLINE is set and it is not in the Hub cache)" if offline else ""
         raise HubError(f"could not get {spec} from the Hugging Face Hub{where}: {reason(exc)}") from None
     return Path(folder)
+
+
+def cached_file(folder: Path, name: str, spec: str) -> Path:
+    """``folder/name`` of a snapshot that :func:`resolve` gave, checked to be the Hub cache's own: the snapshot
+    inside the repository's cache folder (a ref such as ``../..`` leads out of it), the file resolving inside that
+    folder (a symlink out of the cache is refused), and a blob named by a SHA-256 (an LFS file's) still holding
+    content of that hash (a changed file is refused, as for any zoo weights)."""
+    repo_dir = folder.parent.parent
+    if folder.parent.name != "snapshots" or not repo_dir.name.startswith("models--"):
+        raise HubError(f"{spec}: the Hub cache gave {shown(folder)}, which is not a snapshot of a model repository")
+    root = repo_dir.resolve()
+    snapshot, target = folder.resolve(), (folder / name).resolve()
+    if not snapshot.is_relative_to(root / "snapshots") or not target.is_relative_to(root):
+        raise HubError(f"{spec}: {name} in the Hub cache leads outside the repository's cache folder "
+                       f"({shown(target)}); refused")
+    if target.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{64}", target.name) and target.is_file():
+        digest = hashlib.sha256()
+        with open(target, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != target.name:
+            raise HubError(f"{spec}: the cached {name} no longer matches its SHA-256 (the blob {target.name[:12]}... "
+                           f"was changed); delete it from the Hub cache to download it again")
+    return folder / name

@@ -215,7 +215,10 @@ def check_format_1(path: Path) -> None:
 
 def hf_weights(spec: str) -> Path:
     """The weights file of ``hf://OWNER/NAME[@REVISION]`` (the Hub's snapshot, downloaded if need be)."""
-    path = hf.resolve(spec) / WEIGHTS_FILE
+    folder = hf.resolve(spec)
+    if not (folder / WEIGHTS_FILE).exists():
+        raise WeightsError(f"{spec} holds no {WEIGHTS_FILE}: not a zoo model (zoo export --format hf writes one)")
+    path = hf.cached_file(folder, WEIGHTS_FILE, spec)
     if not path.is_file():
         raise WeightsError(f"{spec} holds no {WEIGHTS_FILE}: not a zoo model (zoo export --format hf writes one)")
     return path

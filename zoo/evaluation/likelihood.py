@@ -12,12 +12,14 @@ own, so a number is reproducible. The ELBO is the mean of the same log-weights.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+import sys
+import time
+from typing import Any, Callable, Dict, Optional
 
 import torch
 
 from ..data import check_limit, load_dataset, to_float
-from ..errors import UsageError, checked_call
+from ..errors import UsageError, checked_call, option
 from ..models import eval_mode
 from ..models.capabilities import capabilities
 from ..models.likelihoods import bits_per_dim
@@ -26,6 +28,7 @@ from ..sources.idx import binarized_from
 from .scoring import check_model, device_of, model_dataset
 
 CONTRACT = ("posterior", "prior", "likelihood")
+MAX_SAMPLES = 100_000  # importance samples per image taken without force (the published tables use 5,000)
 SAMPLE_CHUNK = 500  # samples per pass
 IMAGE_CHUNK = 100  # images per pass: SAMPLE_CHUNK x IMAGE_CHUNK x C*H*W floats at a time (157 MB for MNIST)
 
@@ -69,9 +72,32 @@ def log_weights(model: torch.nn.Module, x: torch.Tensor, samples: int) -> torch.
     return (model.likelihood(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z)).double()
 
 
+def _estimate(images: int, samples: int, passes: int, first: float, force: bool,
+              say: Optional[Callable[[str], None]]) -> None:
+    """After the first pass: the run's size and time, said; above MAX_SAMPLES without ``force``, refused."""
+    estimate = first * passes
+    line = (f"nll: {images:,} images x {samples:,} samples in {passes:,} passes, about {_duration(estimate)} "
+            f"(the first took {first:.2f} s)")
+    if samples > MAX_SAMPLES and not force:
+        raise UsageError(f"{option('--samples', 'samples')} {samples:,} is above the {MAX_SAMPLES:,} per image zoo takes "
+                         f"unless told (the published tables use 5,000); this run would take about {_duration(estimate)}: "
+                         f"pass {option('--force', 'force=True')} to run it")
+    if say is not None:
+        say(line)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 48 * 3600 else f"{seconds / 86400:.0f} days"
+
+
 @checked_call
 def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] = None, limit: Optional[int] = None,
-        seed: int = 0) -> Dict[str, Any]:
+        seed: int = 0, force: bool = False, say: Optional[Callable[[str], None]] = None,
+        progress: bool = False) -> Dict[str, Any]:
     """Importance-sampled negative log-likelihood of the test split, in nats per image, beside the ELBO.
 
     Args:
@@ -80,6 +106,10 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
         dataset: a binarized data set (default: the model's own, which must be one).
         limit: the first ``limit`` test images only (default: all 10,000).
         seed: of the draws; the same seed gives the same number.
+        force: take more than ``MAX_SAMPLES`` (100,000) samples per image; without it such a run is refused once
+            its first pass has timed it, the estimate in the message.
+        say: called with a line giving the run's size and its estimated time, after the first pass.
+        progress: a bar of the passes on stderr (where it is a terminal).
     Returns:
         ``{"dataset", "n", "samples", "nll", "elbo", "nll_sem", "bits_per_dim"}`` (``nll_sem``: its standard error
         over images; ``bits_per_dim``: the NLL per value in bits, the unit of 8-bit likelihoods).
@@ -97,7 +127,13 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
     images = load_dataset(dataset, "test").images[:check_limit(limit)]
     device = device_of(model)
     per_image = []
-    with eval_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    passes = math.ceil(len(images) / IMAGE_CHUNK) * math.ceil(samples / SAMPLE_CHUNK)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=passes, desc="nll", unit="pass", file=sys.stderr, disable=not progress or not sys.stderr.isatty(),
+               leave=False)
+    started = time.perf_counter()
+    with bar, eval_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         elbo_sum = 0.0
         for start in range(0, len(images), IMAGE_CHUNK):
@@ -107,6 +143,9 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
                 w = log_weights(model, x, min(SAMPLE_CHUNK, samples - done))
                 running = torch.logaddexp(running, torch.logsumexp(w, dim=0))
                 elbo_sum += float(w.sum())
+                if bar.n == 0:
+                    _estimate(len(images), samples, passes, time.perf_counter() - started, force, say)
+                bar.update(1)
             per_image.append(running - math.log(samples))
     log_px = torch.cat(per_image)
     n = len(log_px)

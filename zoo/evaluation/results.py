@@ -167,7 +167,8 @@ def sort_rows(rows: List[Dict[str, Any]], metric: str) -> List[Dict[str, Any]]:
 
 def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optional[int] = None,
               probe: bool = False, baseline: bool = True, device=None, dataset: Optional[str] = None,
-              samples: int = 5000) -> List[Dict[str, Any]]:
+              samples: int = 5000, force: bool = False, say: Optional[Callable[[str], None]] = None
+              ) -> List[Dict[str, Any]]:
     """What ``zoo eval`` prints: the model's rows (reconstruction, and denoising where its recipe
     corrupts inputs) and, with ``baseline``, the same rows for PCA of the same size; on ``dataset``
     (default: the model's own). ``"nll"`` among the metrics adds ``nll`` and ``elbo`` (importance-sampled
@@ -181,7 +182,8 @@ def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optio
     entry = model.entry
     k, device = entry.latent_dim, device_of(model)
     dataset = model_dataset(model, dataset, "eval")
-    likelihood = nll(model, samples=samples, dataset=dataset, limit=limit) if "nll" in wanted else None
+    likelihood = nll(model, samples=samples, dataset=dataset, limit=limit, force=force, say=say,
+                     progress=say is not None) if "nll" in wanted else None
     common = {"dataset": dataset, "latent_dim": k}
     tasks = [("reconstruction", None)]
     if entry.recipe.noise is not None:

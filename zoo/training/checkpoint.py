@@ -56,8 +56,97 @@ def restore(parts: Dict[str, Stateful], tensors: Tensors, info: Dict[str, Any]) 
         raise TrainingError(f"the saved state does not fit this run: "
                             f"{'missing ' + ', '.join(missing) if missing else ''}"
                             f"{'; ' if missing and extra else ''}{'unexpected ' + ', '.join(extra) if extra else ''}")
+    fresh_tensors, fresh = capture(parts, {})  # what each part gives now: the skeleton a saved one must fit
+    for name in parts:
+        problem = skeleton_problem(fresh["parts"][name], saved[name], fresh_tensors, tensors, name)
+        if problem:
+            raise TrainingError(f"the saved state does not fit this run: {problem} (the file was edited, or written by "
+                                f"another zoo version); nothing was restored")
     for name, part in parts.items():
         part.load_state_dict(unflatten(tensors, saved[name]))
+
+
+def skeleton_problem(fresh: Any, saved: Any, fresh_tensors: Tensors, tensors: Tensors, path: str) -> Optional[str]:
+    """Why the ``saved`` skeleton of a part does not fit the one the run's part gives now (None when it fits),
+    before anything is restored: a value of another type where the part has a number, a string or a structure,
+    a negative count where the part counts from zero, a tensor the file does not hold or of another dtype or
+    number of dimensions than the part's. Lists and dicts may differ in length (histories grow, optimizers gain state): their
+    common entries are compared, and every tensor the saved one names must be in the file."""
+    if isinstance(saved, dict) and "@tensor" in saved:
+        ref = saved["@tensor"]
+        if not isinstance(ref, str) or ref not in tensors:
+            return f"{path} names a tensor {str(ref)[:80]!r} that is not in the file"
+        if isinstance(fresh, dict) and "@tensor" in fresh and fresh["@tensor"] in fresh_tensors:
+            want, got = fresh_tensors[fresh["@tensor"]], tensors[ref]
+            if want.dtype != got.dtype or want.dim() != got.dim():  # shapes may differ: an RBM stage's by layer
+                return f"{path} is a {got.dtype} tensor of shape {tuple(got.shape)}, not {want.dtype} of {want.dim()} dims"
+        elif fresh is not None and not (isinstance(fresh, dict) and "@tensor" in fresh):
+            return f"{path} is a tensor where the run keeps {_kind(fresh)}"
+        return None
+    if fresh is None:  # an optional value, unset now: anything the part's own loader takes
+        return _refs_problem(saved, tensors, path)
+    if saved is None:  # an optional value, unset then (a finished stage's RBM, a best epoch not yet kept)
+        return None
+    if isinstance(fresh, bool) or isinstance(fresh, str):
+        return None if type(saved) is type(fresh) or saved is None else f"{path} is {_kind(saved)}, not {_kind(fresh)}"
+    if isinstance(fresh, int):
+        if isinstance(saved, bool) or not isinstance(saved, int):
+            return None if saved is None else f"{path} is {_kind(saved)}, not a whole number"
+        return f"{path} is {saved}, below zero" if fresh >= 0 and saved < 0 else None
+    if isinstance(fresh, float) or (isinstance(fresh, dict) and "@float" in fresh):
+        ok = (isinstance(saved, (int, float)) and not isinstance(saved, bool)) or saved is None or (
+            isinstance(saved, dict) and set(saved) == {"@float"})
+        return None if ok else f"{path} is {_kind(saved)}, not a number"
+    if isinstance(fresh, list):
+        if not isinstance(saved, list):
+            return f"{path} is {_kind(saved)}, not a list"
+        for i, (f, s) in enumerate(zip(fresh, saved)):
+            problem = skeleton_problem(f, s, fresh_tensors, tensors, f"{path}.{i}")
+            if problem:
+                return problem
+        return _refs_problem(saved[len(fresh):], tensors, path)
+    if isinstance(fresh, dict):
+        special = [k for k in fresh if k.startswith("@")]
+        if special and (not isinstance(saved, dict) or set(saved) != set(special)):
+            return f"{path} is {_kind(saved)}, not {_kind(fresh)}"
+        if not isinstance(saved, dict):
+            return f"{path} is {_kind(saved)}, not an object"
+        for key in saved:
+            problem = (skeleton_problem(fresh[key], saved[key], fresh_tensors, tensors, f"{path}.{key}") if key in fresh
+                       else _refs_problem(saved[key], tensors, f"{path}.{key}"))
+            if problem:
+                return problem
+    return None
+
+
+def _refs_problem(saved: Any, tensors: Tensors, path: str) -> Optional[str]:
+    """Every tensor a saved skeleton names is in the file."""
+    if isinstance(saved, dict):
+        if "@tensor" in saved:
+            ref = saved["@tensor"]
+            return None if isinstance(ref, str) and ref in tensors else f"{path} names a tensor {str(ref)[:80]!r} that is not in the file"
+        for key, value in saved.items():
+            problem = _refs_problem(value, tensors, f"{path}.{key}")
+            if problem:
+                return problem
+    elif isinstance(saved, list):
+        for i, value in enumerate(saved):
+            problem = _refs_problem(value, tensors, f"{path}.{i}")
+            if problem:
+                return problem
+    return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict) and "@tensor" in value:
+        return "a tensor"
+    if isinstance(value, list):
+        return f"a list of {len(value):,} items"
+    if isinstance(value, dict):
+        return "an object"
+    if value is None:
+        return "null"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(type(value), "a value")
 
 
 class StateFormatError(TrainingError):
