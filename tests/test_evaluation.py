@@ -166,3 +166,17 @@ def test_plot_refusals_are_one_line(runs, tmp_path):
         result = cli("plot", *args, "--out", tmp_path / "x.png")
         assert result.exit_code == 2 and words in result.output and result.output.count("\n") == 1, result.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_out_is_a_png_and_replaces_nothing_without_force(runs, tmp_path):
+    run = tmp_path / "vae-run"
+    shutil.copytree(runs / "vae", run)
+    Image.new("L", (4, 4)).save(run / "mine.png")  # a figure of the user's
+    weights, figure = (run / "model.safetensors").read_bytes(), (run / "mine.png").read_bytes()
+    result = cli("plot", "samples", run, "--n", 4, "--out", run / "model.safetensors", "--force")
+    assert result.exit_code == 2 and "--out names a PNG file" in result.output and result.output.count("\n") == 1
+    result = cli("plot", "samples", run, "--n", 4, "--out", run / "mine.png")
+    assert result.exit_code == 2 and "mine.png exists; choose another --out or pass --force" in result.output
+    assert (run / "model.safetensors").read_bytes() == weights and (run / "mine.png").read_bytes() == figure
+    assert cli("plot", "samples", run, "--n", 5, "--out", run / "mine.png", "--force").exit_code == 0
+    assert Image.open(run / "mine.png").size != (4, 4)  # 5 samples: a short last row, no error

@@ -9,6 +9,7 @@ import click
 import torch
 
 from .cli_options import DEVICE_OPTION
+from .errors import UsageError, shown
 from .figures import save_figure, save_grid
 from .recipe import MAX_SEED
 from .reporting.model_figures import dataset_grid, digit_grid, interpolation_grid, latent_figure, samples_grid
@@ -22,7 +23,29 @@ def plot_group() -> None:
     """Figures: latent space, samples, a chosen digit, the data set, interpolation."""
 
 
-OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), help="PNG file to write [default: beside the run, or runs/plots/NAME-KIND.png].")
+def _check_out(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
+    """A --out given: a PNG, and not a file that exists unless --force (processed first: it is eager)."""
+    if value is None:
+        return value
+    if not value.lower().endswith(".png"):
+        raise UsageError(f"--out names a PNG file, got {shown(value)}")
+    path = Path(value)
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--out {shown(value)} is not a regular file")
+    if path.exists() and not ctx.meta.get("zoo.force"):
+        raise UsageError(f"{shown(value)} exists; choose another --out or pass --force to replace it")
+    return value
+
+
+def _out_option(func):
+    func = click.option("--out", type=click.Path(dir_okay=False), callback=_check_out,
+                        help="PNG file to write [default: beside the run, or runs/plots/NAME-KIND.png].")(func)
+    return click.option("--force", is_flag=True, is_eager=True, expose_value=False,
+                        callback=lambda ctx, param, value: ctx.meta.__setitem__("zoo.force", value),
+                        help="Replace an --out file that exists.")(func)
+
+
+OUT_OPTION = _out_option
 
 
 def default_path(target: str, kind: str) -> Path:

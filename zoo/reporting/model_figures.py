@@ -11,7 +11,7 @@ from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError, option
 from ..evaluation.metrics import METRICS
 from ..evaluation.scoring import continuous_view, device_of, model_dataset
-from ..figures import bar_figure, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
+from ..figures import bar_figure, image_grid, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
 from ..weights import load
 
 
@@ -56,13 +56,13 @@ def latent_figure(model, *, dataset: Optional[str] = None, method: str = "pca", 
 
 @torch.no_grad()
 def samples_grid(model, *, n: int = 64, seed: int = 0) -> torch.Tensor:
-    """``n`` images by a generative model's default sampler (``zoo.sample``), 8 a row."""
+    """``n`` images by a generative model's default sampler (``zoo.sample``), 8 a row (the last row may be short)."""
     from ..evaluation.sampling import generative, model_name, sample
 
     if not generative(model):
         raise UsageError(f"{model_name(model)} does not generate by itself (it has no prior): zoo sample "
                          f"{model_name(model)} --sampler gmm draws through a mixture fitted to its codes")
-    return reconstruction_grid([sample(model, n, seed=seed)], nrow=8)
+    return image_grid(sample(model, n, seed=seed), nrow=min(8, n))
 
 
 @torch.no_grad()
