@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import zoo
 
 SMALL = ["--epochs", "1", "--limit-batches", "3", "--device", "cpu", "--quiet"]
@@ -55,3 +57,14 @@ def test_bad_settings_are_one_line_with_exit_2_and_leave_no_run_folder(data_dir,
         assert not (tmp_path / "x" / "state.safetensors").exists() and "Traceback" not in done.stderr
     clash = cli("train", "deep-784-32", *SMALL, "--out", tmp_path / "y", "--lr", "0.1", "--set", "lr=0.2")
     assert clash.returncode == 2 and "--lr 0.1 and --set lr=0.2 disagree" in clash.stderr
+
+
+def test_the_same_refusal_is_worded_for_the_cli_and_for_python(data_dir, tmp_path):
+
+
+    (tmp_path / "mine.txt").write_text("a file of mine")
+    done = cli("train", "deep-784-32", "--out", tmp_path)
+    assert done.returncode == 2 and "pass --force to train into it anyway" in done.stderr, done.stderr
+    with pytest.raises(zoo.ZooError) as caught:
+        zoo.train("deep-784-32", out=tmp_path)
+    assert "pass force=True to train into it anyway" in str(caught.value) and "--force" not in str(caught.value)

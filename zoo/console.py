@@ -11,14 +11,14 @@ from typing import Any, List, Optional
 
 import click
 
-from .errors import SURFACE, Interrupted, ZooError
+from .errors import Interrupted, ZooError, worded
 
 
 class _LineFormatter(logging.Formatter):
     """Progress lines as they are; warnings and errors with their level in front."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = worded(getattr(record, "zoo_raw", record.getMessage()), cli=True)
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 
@@ -64,7 +64,6 @@ class ZooGroup(click.Group):
 
     def main(self, args: Optional[List[str]] = None, prog_name: Optional[str] = None, **extra: Any) -> Any:
         configure_logging()
-        was, SURFACE["cli"] = SURFACE["cli"], True  # messages name the flags; back to arguments after
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **extra)
         except click.exceptions.Abort:
@@ -78,14 +77,12 @@ class ZooGroup(click.Group):
         except ZooError as exc:
             if exc.from_main:  # rank 0 printed this one already
                 sys.exit(exc.exit_code)
-            _fail(str(exc), exc.exit_code)
+            _fail(exc.cli_message(), exc.exit_code)
         except OSError as exc:  # disk full, permission denied...: the files written before stay intact
             where = f" ({exc.filename})" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}; files written before this are intact", 1)
         except KeyboardInterrupt as exc:
             _fail(str(exc) or "interrupted", 130)
-        finally:
-            SURFACE["cli"] = was
         if isinstance(result, int):
             sys.exit(result)
         return result

@@ -1,13 +1,32 @@
-"""Errors a user can act on: each carries one line of text and the exit status the CLI uses."""
+"""Errors a user can act on: each carries one line of text and the exit status the CLI uses.
+
+A message names an option the way the interface it reaches names it: ``--out`` on the command line, ``out`` (or
+``force=True``) in Python. The core does not know which: :func:`option` writes both forms into the text, and the
+interface picks one when it shows the message (``str(exc)`` and the ``zoo`` logger: Python's; the command line:
+:meth:`ZooError.cli_message` and its log formatter). A message built from another (``f"...{exc}"``) keeps both.
+"""
 from __future__ import annotations
 
 import difflib
 import functools
 import inspect
+import logging
+import re
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
-SURFACE = {"cli": False}  # set by the command line: messages then name its flags, not Python's arguments
+_START, _SPLIT, _END = "\x02", "\x1f", "\x03"  # an option's two wordings: START cli SPLIT python END
+_WORDING = re.compile("\x02([^\x02\x03\x1f]*)\x1f([^\x02\x03\x1f]*)\x03")
+
+
+def worded(text: str, *, cli: bool) -> str:
+    """``text`` with each option named as the command line (``cli``) or Python names it."""
+    return _WORDING.sub(lambda m: m.group(1) if cli else m.group(2), text)
+
+
+def _both(cli: str, python: str) -> str:
+    clean = lambda t: re.sub("[\x02\x03\x1f]", "?", t)  # noqa: E731  (a user's text cannot forge a wording)
+    return f"{_START}{clean(cli)}{_SPLIT}{clean(python)}{_END}"
 
 
 class ZooError(Exception):
@@ -15,6 +34,20 @@ class ZooError(Exception):
 
     exit_code = 1
     from_main = False  # under torchrun: raised on every rank because rank 0 raised it (and said so)
+
+    def raw(self) -> str:
+        """The message with both wordings of each option in it."""
+        return str(self.args[0]) if len(self.args) == 1 else Exception.__str__(self)
+
+    def __str__(self) -> str:
+        return worded(self.raw(), cli=False)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.raw(), spec)  # both wordings: the message it goes into is shown later
+
+    def cli_message(self) -> str:
+        """The message as the command line shows it (its flags)."""
+        return worded(self.raw(), cli=True)
 
 
 class UsageError(ZooError):
@@ -27,7 +60,7 @@ class UnknownModelError(UsageError, KeyError):
     """A zoo name that is not in the registry."""
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return self.args[0]
+        return worded(self.raw(), cli=False)
 
 
 class RegistryError(UsageError):
@@ -82,14 +115,32 @@ def did_you_mean_any(word: object, choices: Iterable[str]) -> str:
 
 
 def option(flag: str, argument: str = "") -> str:
-    """How a message names an option: the CLI's ``flag`` (``--out``) from the command line, else the
-    Python ``argument`` of the function called (``out``; or with a value: ``force=True``)."""
-    return flag if SURFACE["cli"] else (argument or flag.lstrip("-").replace("-", "_"))
+    """How a message names an option: the CLI's ``flag`` (``--out``) on the command line, the Python
+    ``argument`` of the function called (``out``; or with a value: ``force=True``) in Python."""
+    return _both(flag, argument or flag.lstrip("-").replace("-", "_"))
 
 
 def option_value(flag: str, value: object, argument: str = "") -> str:
     """An option with its value, as a message names it: ``--lr 0.001`` or ``lr=0.001``."""
-    return f"{flag} {value}" if SURFACE["cli"] else f"{option(flag, argument)}={value!r}"
+    return _both(f"{flag} {value}", f"{argument or flag.lstrip('-').replace('-', '_')}={value!r}")
+
+
+def setting(key: str) -> str:
+    """A recipe setting as a message names it: ``--set KEY`` on the command line, ``settings['KEY']`` in Python."""
+    return _both(f"--set {key}", f"settings[{key!r}]")
+
+
+class _PythonWording(logging.Filter):
+    """The ``zoo`` logger's records in Python's wording; the raw text kept (``zoo_raw``) for the command line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "zoo_raw"):
+            record.zoo_raw = record.getMessage()
+            record.msg, record.args = worded(record.zoo_raw, cli=False), ()
+        return True
+
+
+logging.getLogger("zoo").addFilter(_PythonWording())
 
 
 def checked_call(fn: F) -> F:

@@ -72,3 +72,22 @@ def test_real_process_prints_no_traceback():
     assert proc.returncode == 2
     assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("Error: Unknown model '../../etc/passwd'")
+
+
+def test_messages_name_options_as_the_interface_that_shows_them_with_no_global_switch():
+    import logging
+
+    from zoo.console import _LineFormatter
+    from zoo.errors import RegistryError, UsageError, option, option_value, setting
+
+    inner = UsageError(f"pass {option('--force', 'force=True')} or {option_value('--lr', 0.1)}; drop {setting('lr')}")
+    outer = RegistryError(f"registry.json: {inner}")  # a message built from another keeps both wordings
+    assert str(outer) == "registry.json: pass force=True or lr=0.1; drop settings['lr']"
+    assert outer.cli_message() == "registry.json: pass --force or --lr 0.1; drop --set lr"
+    assert "\x02" not in repr(str(outer)) and "\x02" not in outer.cli_message()
+    record = logging.getLogger("zoo").makeRecord("zoo", logging.WARNING, __file__, 1, f"use {option('--out')}", (), None)
+    for f in logging.getLogger("zoo").filters:
+        f.filter(record)
+    assert record.getMessage() == "use out" and _LineFormatter().format(record) == "warning: use --out"
+    forged = option("--x\x03\x02y")  # a user's text cannot close or open a wording
+    assert str(UsageError(forged)).count("?") == 2

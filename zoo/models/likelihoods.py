@@ -4,7 +4,8 @@ the image (C, H, W), built from the decoder's unbounded outputs.
 - ``bernoulli``: binary pixels (``mnist-binary``); one logit per value. NLL in nats per image.
 - ``logistic``: 8-bit pixels (values k/255), a discretized logistic per value (Salimans et al. 2017, PixelCNN++,
   with one component): a mean (0.5 + the output) and a log-scale (-2.5 + the output) per value, the mass of the
-  bin [x - 1/510, x + 1/510] (the edges take the tails). Its NLL is a probability of the 8-bit image, reported in bits per dimension.
+  bin [x - 1/510, x + 1/510] (the edges take the tails). Its NLL is a probability of the 8-bit image, reported
+  in bits per dimension.
 """
 from __future__ import annotations
 

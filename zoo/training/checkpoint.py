@@ -124,7 +124,9 @@ def _refs_problem(saved: Any, tensors: Tensors, path: str) -> Optional[str]:
     if isinstance(saved, dict):
         if "@tensor" in saved:
             ref = saved["@tensor"]
-            return None if isinstance(ref, str) and ref in tensors else f"{path} names a tensor {str(ref)[:80]!r} that is not in the file"
+            if isinstance(ref, str) and ref in tensors:
+                return None
+            return f"{path} names a tensor {str(ref)[:80]!r} that is not in the file"
         for key, value in saved.items():
             problem = _refs_problem(value, tensors, f"{path}.{key}")
             if problem:

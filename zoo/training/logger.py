@@ -13,6 +13,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
+from ..errors import worded
+
 LOGGER = logging.getLogger("zoo")
 
 
@@ -79,13 +81,13 @@ class RunLogger(SilentLogger):
         if self.quiet:
             return
         if self.log is not None:
-            self.log(message)
+            self.log(worded(message, cli=False))
         else:
             LOGGER.info(message)
 
     def warning(self, message: str) -> None:
         if self.log is not None:
-            self.log(f"warning: {message}")
+            self.log(f"warning: {worded(message, cli=False)}")
         else:
             LOGGER.warning(message)
 

@@ -15,7 +15,7 @@ import torch
 
 from ..data import canonical, dataset_info
 from ..devices import resolve_device
-from ..errors import SURFACE, UsageError, ZooError, checked_call, option, option_value, shown
+from ..errors import UsageError, ZooError, checked_call, option, option_value, setting, shown
 from ..io import atomic_write_json
 from ..recipe import OVERRIDE_NAMES, OVERRIDE_PATHS, OVERRIDES, Recipe
 from ..registry import Entry, get_entry, looks_like_path, parse_entry
@@ -219,7 +219,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
 
 def _setting(key: str) -> str:
     """A setting as a message names it: ``--set KEY`` on the command line, ``settings['KEY']`` in Python."""
-    return f"--set {key}" if SURFACE["cli"] else f"settings[{key!r}]"
+    return setting(key)
 
 
 def _with_settings(name: str, recipe: Recipe, settings: Dict[str, Any]) -> Recipe:

@@ -4,8 +4,8 @@ decoder, and a PixelCNN prior over the grid of codebook indices trained as a sec
 
 The code: ``encode`` returns the codebook *indices*, one per grid position, ``(N, latent_dim)`` int64 in
 raster order (``latent_dim`` = the grid's positions: 49 for 28 x 28 on two stride-2 stages); ``decode`` takes
-such indices (integers, or floats holding integers) and ``quantized`` gives the codebook vectors. The codes are discrete, so the ``gmm``
-sampler does not apply; ``zoo sample`` draws index grids from the PixelCNN prior.
+such indices (integers, or floats holding integers) and ``quantized`` gives the codebook vectors. The codes are
+discrete, so the ``gmm`` sampler does not apply; ``zoo sample`` draws index grids from the PixelCNN prior.
 
 The codebook is not trained by the optimizer: it follows the encoder outputs assigned to each code by
 exponential moving averages (the paper's appendix A.1), and a code whose moving-average use falls below
