@@ -149,4 +149,4 @@ def test_the_readme_commands_run_as_written(tmp_path):
     done = subprocess.run(["bash", "-eo", "pipefail", "run.sh"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    assert lines[-2:] == ["(5, 64)", "MLPAutoencoder"] and sum(line.startswith("wrote ") for line in lines) == 3
+    assert lines[-2:] == ["(5, 64)", "AE"] and sum(line.startswith("wrote ") for line in lines) == 3
