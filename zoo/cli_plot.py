@@ -11,6 +11,7 @@ import torch
 from .cli_options import DEVICE_OPTION
 from .errors import UsageError, shown
 from .figures import save_figure, save_grid
+from .io import output_file
 from .recipe import MAX_SEED
 from .reporting.model_figures import dataset_grid, digit_grid, interpolation_grid, latent_figure, samples_grid
 from .weights import load
@@ -29,11 +30,7 @@ def _check_out(ctx: click.Context, param: click.Parameter, value: Optional[str])
         return value
     if not value.lower().endswith(".png"):
         raise UsageError(f"--out names a PNG file, got {shown(value)}")
-    path = Path(value)
-    if path.exists() and not path.is_file():
-        raise UsageError(f"--out {shown(value)} is not a regular file")
-    if path.exists() and not ctx.meta.get("zoo.force"):
-        raise UsageError(f"{shown(value)} exists; choose another --out or pass --force to replace it")
+    output_file(value, bool(ctx.meta.get("zoo.force")))
     return value
 
 

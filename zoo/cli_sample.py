@@ -34,7 +34,7 @@ def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: 
     written as they come, so memory stays bounded for any N."""
     from .evaluation.sampling import check_request, model_name, sample_chunks
     from .figures import image_grid, save_grid
-    from .io import atomic_stream_safetensors
+    from .io import atomic_stream_safetensors, output_file
     from .weights import load
 
     if not out.lower().endswith(".png"):
@@ -45,7 +45,7 @@ def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: 
     used = check_request(model, n, sampler=sampler, seed=seed)
     for flag, path in (("--out", out), ("--save-tensor", save_tensor)):
         if path is not None:
-            check_writable(flag, Path(path), force)
+            output_file(path, force, flag=flag)
     chunks = sample_chunks(model, n, sampler=sampler, seed=seed, say=lambda line: click.echo(line, err=True))
     shown_n = min(n, GRID_MAX)
     kept: List = []
@@ -73,13 +73,3 @@ def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: 
     if save_tensor is not None:
         click.echo(f"wrote {save_tensor}: samples {shape}, float32 in [0, 1]")
 
-
-def check_writable(flag: str, path: Path, force: bool) -> None:
-    """Refuse (one line) a path that exists unless ``force``, and any that is not a regular file: nothing a user
-    made (a run's weights, its figures) is replaced without ``--force``."""
-    if path.is_dir():
-        raise UsageError(f"{flag} {shown(path)} is a folder; name a file")
-    if path.exists() and not path.is_file():
-        raise UsageError(f"{flag} {shown(path)} is not a regular file")
-    if path.exists() and not force:
-        raise UsageError(f"{shown(path)} exists; choose another {flag} or pass --force to replace it")

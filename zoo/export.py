@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -19,8 +18,8 @@ from typing import Any, Dict, Union
 import torch
 
 from .data import load_dataset, to_float
-from .errors import UsageError, ZooError, checked_call, first_line, option, shown
-from .io import atomic_write_bytes
+from .errors import UsageError, ZooError, checked_call, first_line, shown
+from .io import atomic_write_bytes, output_file
 from .models import eval_mode
 from .version import __version__
 from .weights import load
@@ -78,7 +77,7 @@ def export(model: Union[str, Path, torch.nn.Module], path: Union[str, Path], *, 
         raise UsageError(f"Unknown part {part!r}: use {', '.join(PARTS)}")
     if not isinstance(tolerance, (int, float)) or tolerance < 0:
         raise UsageError(f"tolerance must be a number >= 0, got {tolerance!r}")
-    path = _writable(path, force)
+    path = output_file(path, force)
     if not isinstance(model, torch.nn.Module):
         return _export(load(model, device="cpu"), path, format, part, tolerance)
     was_training, device = model.training, next(model.parameters(), torch.empty(0)).device
@@ -86,22 +85,6 @@ def export(model: Union[str, Path, torch.nn.Module], path: Union[str, Path], *, 
         return _export(model.to("cpu"), path, format, part, tolerance)
     finally:  # the caller's model as it was
         model.to(device).train(was_training)
-
-
-def _writable(path: Union[str, Path], force: bool) -> Path:
-    """``path`` if zoo may write the export there (one line saying why not, else)."""
-    out = option("--out", "path")
-    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise UsageError(f"{out} must name the file to write, got {path!r}")
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{shown(path)} is a folder; {out} names the file to write")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise UsageError(f"{shown(path.parent)} is a file, not a folder, so {shown(path)} cannot be written")
-    if path.exists() and not force:
-        raise UsageError(f"{shown(path)} exists; choose another {out} or pass {option('--force', 'force=True')} to "
-                         f"overwrite it")
-    return path
 
 
 def _export(model: torch.nn.Module, path: Path, format: str, part: str, tolerance: float) -> Dict[str, Any]:

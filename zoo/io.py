@@ -65,6 +65,28 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+def output_file(path: Any, force: bool, *, flag: str = "--out", argument: str = "path") -> Path:
+    """``path`` if zoo may write a file there, else one line saying why not: a file that exists is replaced only
+    with ``force`` (it may be a run's weights), and a folder or anything but a regular file never is. ``flag``
+    and ``argument`` name the option as the command line and Python do."""
+    from .errors import UsageError, option, shown
+
+    out = option(flag, argument)
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise UsageError(f"{out} must name the file to write, got {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{shown(path)} is a folder; {out} names the file to write")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"{shown(path.parent)} is a file, not a folder, so {shown(path)} cannot be written")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{out} {shown(path)} is not a regular file")
+    if path.exists() and not force:
+        raise UsageError(f"{shown(path)} exists; choose another {out} or pass {option('--force', 'force=True')} to "
+                         f"overwrite it")
+    return path
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
