@@ -66,7 +66,7 @@ class Entry:
         config = config if config is not None else self.config
         try:
             with torch.device("meta"):
-                model = self._construct(config, image_shape)
+                model = get_family(self.family).build(config, image_shape, self.network)
         except ValueError as exc:  # SchemaError (latent wider than the input...), a bad image shape
             if isinstance(exc, SchemaError) and exc.path.startswith("network"):
                 raise
@@ -84,13 +84,6 @@ class Entry:
             raise SchemaError("recipe.prior", f"the {self.family} family has no discrete codes for a code prior "
                                               "to model (the stage is for a family with a code prior, as vq-vae)")
         return n
-
-    def _construct(self, config: Any, image_shape: Sequence[int]):
-        family = get_family(self.family)
-        network = family.network(self.network)
-        if network is None:
-            return family.model_cls(config, tuple(image_shape))
-        return family.model_cls(config, tuple(image_shape), network)
 
     @property
     def config(self) -> Any:
@@ -125,7 +118,7 @@ class Entry:
             self.num_parameters(image_shape)
         except SchemaError as exc:
             raise RegistryError(f"entry {self.name!r}: {exc}") from None
-        model = self._construct(self.config, image_shape)
+        model = get_family(self.family).build(self.config, image_shape, self.network)
         model.entry = self
         return model
 

@@ -23,11 +23,10 @@ from ..errors import UsageError, checked_call, option
 from ..models import eval_mode
 from ..models.capabilities import capabilities
 from ..models.likelihoods import bits_per_dim
-from ..seeds import seed_problem
+from ..seeds import check_seed
 from ..sources.idx import binarized_from
 from .scoring import check_model, device_of, model_dataset
 
-CONTRACT = ("posterior", "prior", "likelihood")
 MAX_SAMPLES = 100_000  # importance samples per image taken without force (the published tables use 5,000)
 SAMPLE_CHUNK = 500  # samples per pass
 IMAGE_CHUNK = 100  # images per pass: SAMPLE_CHUNK x IMAGE_CHUNK x C*H*W floats at a time (157 MB for MNIST)
@@ -120,8 +119,7 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
                          f"model: no posterior, prior and likelihood), so no negative log-likelihood")
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise UsageError(f"samples must be a whole number >= 1, got {samples!r}")
-    if seed_problem(seed):
-        raise UsageError(f"seed {seed_problem(seed)}")
+    check_seed(seed)
     dataset = model_dataset(model, dataset, "nll")
     check_data(model, dataset)
     images = load_dataset(dataset, "test").images[:check_limit(limit)]

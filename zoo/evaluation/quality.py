@@ -14,7 +14,7 @@ import torch
 
 from ..data import load_dataset, to_float
 from ..errors import UsageError, checked_call
-from ..seeds import seed_problem
+from ..seeds import check_seed
 from .classifier import FD_SAMPLES, classifier_source, fd_of
 from .pca import load_pca
 from .sampling import check_sampler, sample, weights_sha256
@@ -36,8 +36,7 @@ def fd(model: torch.nn.Module, *, samples: int = FD_SAMPLES, sampler: Optional[s
     against ``dataset``'s test set (default: the model's data set; fd is defined for MNIST). Returns
     ``{"fd", "samples", "sampler", "seed", "dataset"}``."""
     check_model(model, "zoo.fd")
-    if seed_problem(seed):
-        raise UsageError(f"seed {seed_problem(seed)}")
+    check_seed(seed)
     dataset = model_dataset(model, dataset, "zoo.fd")
     classifier_source(dataset)  # refuse a data set without a classifier before sampling
     used = check_sampler(model, sampler)

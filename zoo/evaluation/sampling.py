@@ -24,7 +24,7 @@ from ..io import atomic_save_safetensors, read_verified_safetensors
 from ..models.base import eval_mode
 from ..models.capabilities import capabilities
 from ..paths import cache_dir
-from ..seeds import seed_problem
+from ..seeds import check_seed
 from ..weights import stored_sha256, weights_dir
 from .gmm import GaussianMixture, fit_gaussian_mixture, mixture_problem
 from .scoring import check_model, device_of, encode_all, model_dataset
@@ -155,9 +155,7 @@ def check_request(model: torch.nn.Module, n: int, *, sampler: Optional[str], see
     check_model(model, "zoo.sample")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise UsageError(f"--n must be a whole number from 1 to {MAX_SAMPLES:,}, got {n!r}")
-    problem = seed_problem(seed)
-    if problem:
-        raise UsageError(f"--seed {problem}")
+    check_seed(seed, "--seed")
     return check_sampler(model, sampler)
 
 

@@ -116,7 +116,6 @@ class Autoencoder(nn.Module):
     def __init__(self, config: Any, image_shape: Sequence[int], network: Optional[Network] = None):
         super().__init__()
         self.config = config
-        self.network = network
         self.image_shape = check_image_shape(image_shape)
         if config.latent_dim is not None:  # None: the family derives it from the network (vq-vae's grid)
             self.set_latent_dim(config.latent_dim)

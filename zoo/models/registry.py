@@ -30,10 +30,6 @@ class Family:
     model_cls: type
     config_cls: type
 
-    @property
-    def takes_network(self) -> bool:
-        return self.model_cls.network_kind is not None
-
     def network(self, spec: Optional[Dict[str, Any]], path: str = "network") -> Optional[Network]:
         """The network an entry's ``"network"`` object builds for this family (its default where None);
         SchemaError when the family takes none, or not this one."""
@@ -49,6 +45,12 @@ class Family:
             raise SchemaError(f"{path}.type", f"the {self.key} family needs a network that keeps a spatial grid "
                                               f"(conv, resnet), not {network.key}")
         return network
+
+    def build(self, config: Any, image_shape: Sequence[int], network: Optional[Dict[str, Any]] = None):
+        """The model of ``config`` (this family's) on ``network`` (its default where None) for ``image_shape``."""
+        net = self.network(network)
+        shape = tuple(image_shape)
+        return self.model_cls(config, shape) if net is None else self.model_cls(config, shape, net)
 
 
 FAMILIES: Dict[str, Family] = {}
@@ -125,7 +127,4 @@ def parse_config(key: str, kwargs: Dict[str, Any], path: str = "kwargs") -> Any:
 def build_model(family: str, kwargs: Dict[str, Any], image_shape: Sequence[int], network: Optional[Dict[str, Any]] = None):
     """A freshly initialised model of ``family`` built from JSON ``kwargs`` (and ``network``, its default where
     None) for images of ``image_shape`` (C, H, W)."""
-    kind = get_family(family)
-    config = parse_config(family, kwargs)
-    net = kind.network(network)
-    return kind.model_cls(config, image_shape) if net is None else kind.model_cls(config, image_shape, net)
+    return get_family(family).build(parse_config(family, kwargs), image_shape, network)

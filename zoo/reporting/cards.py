@@ -82,6 +82,7 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     meta = read_metadata(folder / WEIGHTS_FILE)
     entry = json.loads(meta["zoo.entry"])
     entry = from_architecture(entry) if is_legacy(entry) else entry
+    network = get_family(entry["family"]).network(entry.get("network"))  # None: a model that builds its own layers
     facts = TrainingFacts.from_header(meta)
     del facts["data_sha256"]  # stated once, beside the data set
     rows = eval_rows(str(folder / WEIGHTS_FILE), device=device)
@@ -92,7 +93,7 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
         "name": name,
         "description": entry["description"],
         "family": entry["family"],
-        "network": get_family(entry["family"]).network(entry.get("network")).to_dict(),
+        "network": network.to_dict() if network is not None else None,
         "kwargs": entry.get("kwargs", {}),
         "params": rows[0]["params"],
         "latent_dim": rows[0]["latent_dim"],
