@@ -1,4 +1,4 @@
-"""The one epoch driver: every stage of a run (RBM pretraining, training) goes through the same
+"""The one epoch loop: every stage of a run (RBM pretraining, training) goes through the same
 step / read / checkpoint / Ctrl-C loop.
 
 A stage has a position (``progress``: ``epoch``, ``step_in_epoch``, ``global_step``, ``epoch_seconds``)

@@ -1,5 +1,5 @@
 """The pretraining stage of a recipe (``"pretrain": {"type": "rbm", ...}``), which the Trainer runs before
-training through the same epoch driver (:mod:`.loop`), so with the guarantees of training: a progress
+training through the same epoch loop (:mod:`.loop`), so with the guarantees of training: a progress
 bar and a line per epoch, TensorBoard scalars (in ``tensorboard/pretrain`` of the run folder), and the
 state saved at every epoch end, every ``checkpoint_every`` steps and on Ctrl-C (the stage is a part of
 the state), so that a run killed inside any layer resumes bit for bit.

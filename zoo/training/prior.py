@@ -1,5 +1,5 @@
 """The code-prior stage of a recipe (``"prior": {"type": "pixelcnn", ...}``), which the Trainer runs after
-training through the same epoch driver (:mod:`.loop`), so resumable like any stage: its optimizer,
+training through the same epoch loop (:mod:`.loop`), so resumable like any stage: its optimizer,
 position, early stopping and best weights are parts of the run's state, saved at every epoch end, every
 ``checkpoint_every`` steps and on Ctrl-C, and a run killed inside it resumes bit for bit.
 

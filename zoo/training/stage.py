@@ -1,5 +1,5 @@
 """The training stage: epochs of objective steps on the fit split, validation at each epoch's end, early
-stopping and the best weights. It is a stage of :mod:`.driver` and owns these parts of the run's state:
+stopping and the best weights. It is a stage of :mod:`.loop` and owns these parts of the run's state:
 the objective's optimizers and schedules, ``progress``, ``early_stopping`` and ``best``."""
 from __future__ import annotations
 
