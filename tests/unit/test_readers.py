@@ -118,3 +118,18 @@ def test_a_registered_reader_reads_a_new_format_and_its_files_are_what_is_hashed
     assert dataset_info(str(path)).sha256["content"] != first
     with pytest.raises(RegistryError, match="already registered under 'raw-u8-test'"):
         register_source("raw-u8-test")(RawU8)
+
+
+def test_binarize_in_chunks_draws_the_stream_of_one_whole_draw():
+    """mnist-binary's fixed test (and val) split: binarize draws numpy's PCG64 stream a chunk of images at a
+    time, and must give the bits one draw of the whole shape gives (the shipped NLLs were measured on them)."""
+    import numpy as np
+    import torch
+
+    from zoo.sources.idx import binarize
+
+    grey = torch.from_numpy(np.random.default_rng(5).integers(0, 256, (37, 28, 28), dtype=np.uint8))
+    whole = np.random.default_rng(11).random((37, 28, 28))
+    expected = torch.from_numpy((whole * 255 < grey.numpy()).astype(np.uint8) * 255)
+    for chunk in (1, 5, 37, 1000):
+        assert torch.equal(binarize(grey, 11, chunk=chunk), expected)

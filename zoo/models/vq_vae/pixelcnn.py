@@ -23,7 +23,8 @@ class GatedLayer(nn.Module):
         self.horizontal = nn.Conv2d(channels, 2 * channels, (1, half + 1), padding=(0, half))
         self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
-        vmask, hmask = torch.ones_like(self.vertical.weight), torch.ones_like(self.horizontal.weight)
+        vmask, hmask = torch.ones(self.vertical.weight.shape), torch.ones(self.horizontal.weight.shape)  # factories:
+        # on the meta device (parameter counts) torch's *_like run through slow Python reference kernels
         if first:  # the vertical stack sees only the rows above, the horizontal one only the positions to the left
             vmask[:, :, -1] = 0
             hmask[:, :, :, -1] = 0
