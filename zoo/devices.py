@@ -1,7 +1,8 @@
 """Turn a device string (auto, cpu, cuda, cuda:N, mps) into a torch.device, or say why not."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from contextlib import contextmanager
+from typing import Iterator, Optional, Union
 
 import torch
 
@@ -45,3 +46,36 @@ def resolve_device(spec: Union[str, torch.device, None] = "auto") -> torch.devic
 def _mps_available() -> bool:
     backend: Optional[object] = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+_FLUSHING = [0, False]  # depth of nested flush_denormal blocks; whether the whole process flushes
+
+
+def flush_denormal_everywhere() -> bool:
+    """Flush denormals for the rest of the process, in every CPU thread torch starts from now on (the ``zoo``
+    command calls this first): a thread inherits the setting when it is created, so torch's worker threads
+    flush only when it was set before torch's first parallel op; :func:`flush_denormal` later sets only the
+    calling thread. 2-thread softplus on 15.7 million logits of a trained decoder: 237 ms, 47 ms set first,
+    229 ms set late."""
+    _FLUSHING[1] = torch.set_flush_denormal(True)
+    return _FLUSHING[1]
+
+
+@contextmanager
+def flush_denormal(device: Union[str, torch.device]) -> Iterator[None]:
+    """On the CPU, float results below 1.2e-38 (denormals) are flushed to zero inside the block in the calling
+    thread (``torch.set_flush_denormal``; torch's worker threads too where :func:`flush_denormal_everywhere`
+    ran first), and torch's default (off) comes back after the outermost block. A CPU computes with denormals
+    tens of times slower: an IWAE's importance-weighted gradients reach them (weights of e^-80 and less; a
+    K=50 step on one thread took 253 ms with them against 149 ms without), and so do a trained decoder's
+    background logits (-190) in the likelihood. Nothing else changes: each flushed value is below 1.2e-38."""
+    if torch.device(device).type != "cpu" or _FLUSHING[1] or not torch.set_flush_denormal(True):
+        yield
+        return
+    _FLUSHING[0] += 1
+    try:
+        yield
+    finally:
+        _FLUSHING[0] -= 1
+        if _FLUSHING[0] == 0:
+            torch.set_flush_denormal(False)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from ..data import check_limit, load_dataset, to_float
+from ..devices import flush_denormal
 from ..errors import UsageError, checked_call, option
 from ..models import eval_mode
 from ..models.capabilities import capabilities
@@ -28,9 +29,9 @@ from ..sources.idx import binarized_from
 from .scoring import check_model, device_of, model_dataset
 
 MAX_SAMPLES = 100_000  # importance samples per image taken without force (the published tables use 5,000)
-SAMPLE_CHUNK = 500  # samples per pass
-IMAGE_CHUNK = 100  # images per pass: SAMPLE_CHUNK x IMAGE_CHUNK x C*H*W floats at a time (157 MB for MNIST)
-
+IMAGE_CHUNK = 100  # images encoded at a time
+OUTPUT_BUDGET = 16 * 2**20  # bytes of decoder outputs per pass (float32): 5,350 MNIST codes, within the caches;
+# scripts/bench_likelihood.py timed the 784-400-40 decoder at 4 to 64 MiB passes
 
 def has_likelihood(model: torch.nn.Module) -> bool:
     """Whether the model's family declares the likelihood contract (``posterior``, ``prior``, ``likelihood``)."""
@@ -63,12 +64,35 @@ def check_data(model: torch.nn.Module, dataset: str) -> None:
 
 
 @torch.no_grad()
-def log_weights(model: torch.nn.Module, x: torch.Tensor, samples: int) -> torch.Tensor:
-    """log p(x|z) + log p(z) - log q(z|x) for ``samples`` draws z ~ q(z|x), float64 (samples, N); the draws
-    come from torch's global generator (seed it, or use :func:`nll`)."""
+def log_weights(model: torch.nn.Module, x: torch.Tensor, samples: int,
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """log p(x|z) + log p(z) - log q(z|x) for ``samples`` draws z ~ q(z|x), float32 (samples, N)."""
+    return importance_sampler(model, x, generator)(samples)
+
+
+@torch.no_grad()
+def importance_sampler(model: torch.nn.Module, x: torch.Tensor,
+                       generator: Optional[torch.Generator] = None) -> Callable[[int], torch.Tensor]:
+    """A function of K giving :func:`log_weights` of ``x`` for K draws. A family that declares
+    ``importance_weights`` computes them batched and fused (``model.importance_sampler``), drawing from
+    ``generator``; any other model through its distributions (``posterior``, ``prior``, ``likelihood``), drawing
+    from torch's global generator (seed it, or use :func:`nll`)."""
+    if capabilities(model).importance_weights:
+        return model.importance_sampler(x, generator=generator)
     q, prior = model.posterior(x), model.prior()
-    z = q.sample((samples,))
-    return (model.likelihood(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z)).double()
+
+    @torch.no_grad()
+    def draw(samples: int) -> torch.Tensor:
+        z = q.sample((samples,))
+        return model.likelihood(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z)
+
+    return draw
+
+
+def samples_per_pass(model: torch.nn.Module, image: torch.Tensor, images: int) -> int:
+    """How many draws per image a pass decodes: ``OUTPUT_BUDGET`` bytes of decoder outputs for ``images`` images."""
+    outputs = image.numel() * (2 if capabilities(model).pixels == "logistic" else 1)
+    return max(1, OUTPUT_BUDGET // (4 * outputs * images))
 
 
 def _estimate(images: int, samples: int, passes: int, first: float, force: bool,
@@ -125,29 +149,33 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
     images = load_dataset(dataset, "test").images[:check_limit(limit)]
     device = device_of(model)
     per_image = []
-    passes = math.ceil(len(images) / IMAGE_CHUNK) * math.ceil(samples / SAMPLE_CHUNK)
+    chunk = samples_per_pass(model, to_float(images[:1])[0], min(IMAGE_CHUNK, len(images)))
+    passes = math.ceil(len(images) / IMAGE_CHUNK) * math.ceil(samples / chunk)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=passes, desc="nll", unit="pass", file=sys.stderr, disable=not progress or not sys.stderr.isatty(),
                leave=False)
     started = time.perf_counter()
-    with bar, eval_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    generator = torch.Generator(device).manual_seed(seed)
+    with bar, eval_mode(model), flush_denormal(device), \
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        elbo_sum = 0.0
+        elbo_sum = torch.zeros((), dtype=torch.float64, device=device)
         for start in range(0, len(images), IMAGE_CHUNK):
             x = to_float(images[start:start + IMAGE_CHUNK].to(device))
             running = torch.full((len(x),), -math.inf, dtype=torch.float64, device=device)
-            for done in range(0, samples, SAMPLE_CHUNK):
-                w = log_weights(model, x, min(SAMPLE_CHUNK, samples - done))
+            draw = importance_sampler(model, x, generator)
+            for done in range(0, samples, chunk):
+                w = draw(min(chunk, samples - done)).double()  # the mean-exp in float64
                 running = torch.logaddexp(running, torch.logsumexp(w, dim=0))
-                elbo_sum += float(w.sum())
+                elbo_sum += w.sum()
                 if bar.n == 0:
                     _estimate(len(images), samples, passes, time.perf_counter() - started, force, say)
                 bar.update(1)
             per_image.append(running - math.log(samples))
-    log_px = torch.cat(per_image)
+    log_px = torch.cat(per_image).cpu()
     n = len(log_px)
     value = float(-log_px.mean())
     return {"dataset": dataset, "n": n, "samples": samples, "nll": value,
-            "elbo": elbo_sum / (n * samples), "nll_sem": float(log_px.std() / math.sqrt(n)) if n > 1 else 0.0,
+            "elbo": float(elbo_sum) / (n * samples), "nll_sem": float(log_px.std() / math.sqrt(n)) if n > 1 else 0.0,
             "bits_per_dim": bits_per_dim(value, images[0].numel())}

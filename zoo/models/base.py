@@ -103,6 +103,7 @@ class Autoencoder(nn.Module):
     samplers: Tuple[str, ...] = ("gmm",)  # how it can generate: "prior" (its sample_prior), "gmm" (a mixture fitted to its codes)
     default_sampler: str = "gmm"  # the sampler zoo sample uses unless told
     has_likelihood: bool = False  # posterior(x), prior() and likelihood(z) as torch.distributions (zoo.nll)
+    importance_weights: bool = False  # importance_sampler(x, generator=): zoo.nll's batched path
     pixel_likelihood: Optional[str] = None  # what its likelihood models: "bernoulli" (binary pixels), "logistic" (8-bit)
     generative: bool = False  # generating is what it was trained for (cards and zoo compare measure its samples)
     code_kind: str = "continuous"  # "continuous", or what a discrete code is ("codebook indices")

@@ -13,6 +13,8 @@ generative            ``generative = True``,               ``sample_prior(n, gen
                       ``samplers``, ``default_sampler``    ``"prior"`` is among its samplers
 likelihood            ``has_likelihood = True``            ``posterior(x)``, ``prior()``, ``likelihood(z)``
                                                            (torch.distributions; ``zoo.nll`` reads them)
+importance weights    ``importance_weights = True``        ``importance_sampler(x, generator=)``:
+                                                           the same log-weights, batched (``zoo.nll``'s path)
 discrete code         ``code_kind = "..."`` (not           ``features(x)`` / ``decode_features(f)``: the
                       ``"continuous"``)                    code's continuous view
 code prior            ``code_prior = True``                ``prior_loss(codes)``; trained by recipe.prior
@@ -39,6 +41,7 @@ class Capabilities:
     default_sampler: str = "gmm"
     generative: bool = False
     likelihood: bool = False
+    importance_weights: bool = False  # importance_sampler(x, generator=), zoo.nll's batched path
     pixels: Optional[str] = None  # the likelihood's pixels: "bernoulli" (binary), "logistic" (8-bit)
     code_kind: str = "continuous"
     code_prior: bool = False
@@ -59,7 +62,8 @@ def capabilities(model: nn.Module) -> Capabilities:
         return Capabilities()
     cls = type(model)
     return Capabilities(samplers=tuple(cls.samplers), default_sampler=cls.default_sampler, generative=cls.generative,
-                        likelihood=cls.has_likelihood, pixels=model.pixel_likelihood, code_kind=cls.code_kind,
+                        likelihood=cls.has_likelihood,
+                        importance_weights=cls.has_likelihood and cls.importance_weights, pixels=model.pixel_likelihood, code_kind=cls.code_kind,
                         code_prior=cls.code_prior,
                         objective=cls.objective)
 

@@ -10,11 +10,12 @@ the image (C, H, W), built from the decoder's unbounded outputs.
 from __future__ import annotations
 
 import math
-from typing import Dict, Type
+from typing import Dict, Optional, Type
 
 import torch
 import torch.nn.functional as F
 from torch import distributions as D
+from torch.autograd.function import once_differentiable
 
 HALF_BIN = 0.5 / 255.0
 MIN_LOG_SCALE = -7.0
@@ -58,13 +59,21 @@ class DiscretizedLogistic(D.Distribution):
 
 
 class PixelLikelihood:
-    """How a likelihood reads the decoder: ``channels`` outputs per image channel, the distribution, the image."""
+    """How a likelihood reads the decoder: ``channels`` outputs per image channel, the distribution, the image,
+    and ``log_prob``: log p(x|z) summed over the image straight from the decoder's outputs (the distribution's
+    ``log_prob`` by default; a likelihood may fuse it)."""
 
     channels: int = 1
 
     @staticmethod
     def distribution(out: torch.Tensor) -> D.Distribution:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def log_prob(cls, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | out) per image: ``out`` (..., channels*C, H, W), ``x`` (C, H, W) images broadcasting
+        against its batch shape (the trailing batch dimensions, as (K, N) codes against N images)."""
+        return cls.distribution(out).log_prob(x)
 
     @staticmethod
     def mean(out: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -77,6 +86,10 @@ class Bernoulli(PixelLikelihood):
     @staticmethod
     def distribution(out: torch.Tensor) -> D.Distribution:
         return D.Independent(D.Bernoulli(logits=out, validate_args=False), 3)
+
+    @classmethod
+    def log_prob(cls, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return bernoulli_log_prob(out, x)
 
     @staticmethod
     def mean(out: torch.Tensor) -> torch.Tensor:
@@ -94,6 +107,92 @@ class Logistic(PixelLikelihood):
     @staticmethod
     def mean(out: torch.Tensor) -> torch.Tensor:
         return (out.chunk(2, dim=-3)[0] + 0.5).clamp(0.0, 1.0)
+
+
+class _BernoulliLogProb(torch.autograd.Function):
+    """sum_d x_d l_d - softplus(l_d) over the last dimension of ``logits`` (P, N, D), ``x`` (N, D) or (P, N, D):
+    one product of the logits with the images and one softplus (torch's ``Bernoulli.log_prob`` expands the
+    images to the logits' shape and goes through binary_cross_entropy_with_logits: about twice the
+    elementwise work); the gradient, (x - sigmoid(l)) times the incoming one, in one sigmoid and two in-place
+    passes."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(logits, x)
+        xl = torch.einsum("pnd,nd->pn", logits, x) if x.dim() == 2 else (logits * x).sum(-1)
+        return xl - F.softplus(logits).sum(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        logits, x = ctx.saved_tensors
+        return torch.sigmoid(logits).sub_(x).mul_(grad.neg().unsqueeze(-1)), None
+
+
+class _BinaryLogProb(torch.autograd.Function):
+    """For binary ``x``: sum_d log sigmoid(s_d l_d), s = 2x - 1, over the last dimension of ``logits`` (P, N, D),
+    ``x`` (N, D); its sigmoid kept for the gradient, s (1 - sigmoid(s l)) times the incoming one. Half the
+    elementwise time of the softplus form (an IWAE K=50 step: 16 ms of softplus alone). Gives -inf where a
+    sigmoid underflowed (a pixel wrong by more than 87 in logit); the caller takes the softplus form then."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        sign = 2 * x - 1
+        probs = torch.mul(logits, sign).sigmoid_()
+        ctx.save_for_backward(probs, sign)
+        return torch.log(probs).sum(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        probs, sign = ctx.saved_tensors
+        return torch.rsub(probs, 1).mul_(sign).mul_(grad.unsqueeze(-1)), None
+
+
+def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x | logits) of independent Bernoulli pixels, summed over the image (the last three dimensions):
+    ``logits`` (..., C, H, W), ``x`` images broadcasting against them; gives the logits' batch shape. The value
+    of ``Independent(Bernoulli(logits=logits), 3).log_prob(x)`` (to float32 rounding) in about half its time,
+    with a gradient for the logits only (the images are data)."""
+    event = logits.shape[-3:]
+    if x.shape[-3:] != event:
+        raise ValueError(f"images {tuple(x.shape)} do not match logits {tuple(logits.shape)}")
+    batch = logits.shape[:-3]
+    x = x.to(logits.dtype)
+    n = x.shape[-4] if x.dim() >= 4 else 1
+    if x.dim() <= 4 and (x.dim() == 3 or (len(batch) >= 1 and batch[-1] == n)):  # N images against (..., N) codes
+        flat, images = logits.reshape(-1, n, event.numel()), x.reshape(n, -1)
+        out = None
+        if x.device.type == "cpu" and is_binary(images):  # (on a GPU the check would wait for the device)
+            out = _BinaryLogProb.apply(flat, images)
+            out = None if bool(torch.isinf(out.detach()).any()) else out
+        if out is None:
+            out = _BernoulliLogProb.apply(flat, images)
+    else:
+        x = x.expand(*batch, *event)
+        out = _BernoulliLogProb.apply(logits.reshape(1, -1, event.numel()), x.reshape(1, -1, event.numel()))
+    return out.reshape(batch)
+
+
+@torch.no_grad()
+def binary_log_prob_(logits: torch.Tensor, x: torch.Tensor) -> Optional[torch.Tensor]:
+    """:func:`bernoulli_log_prob` for images whose pixels are all 0 or 1, overwriting ``logits`` (no gradient):
+    log p(x|l) = sum_d log sigmoid(s_d l_d) with s = 2x - 1, three in-place passes and a sum, without the softplus
+    and the product of logits and images (less than half their time, and the softplus form took half as long as
+    an MNIST decoder's matrix products). ``logits`` (N, K, C, H, W) for ``x`` (N, C, H, W) binary; gives (N, K),
+    or None where a sigmoid underflowed (a pixel wrong by more than 87 in logit, whose log-probability the
+    exact form gives; the caller decodes again and takes it)."""
+    if logits.dim() != 5 or x.dim() != 4 or logits.shape[0] != x.shape[0] or logits.shape[2:] != x.shape[1:]:
+        raise ValueError(f"images {tuple(x.shape)} do not match logits {tuple(logits.shape)}")
+    n, k = logits.shape[:2]
+    sign = (2 * x.to(logits.dtype) - 1).view(n, 1, -1)
+    out = logits.view(n, k, -1).mul_(sign).sigmoid_().log_().sum(-1)
+    return None if bool(torch.isinf(out).any()) else out
+
+
+def is_binary(x: torch.Tensor) -> bool:
+    """Whether every value of ``x`` is 0 or 1."""
+    return bool(((x == 0) | (x == 1)).all())
 
 
 LIKELIHOODS: Dict[str, Type[PixelLikelihood]] = {"bernoulli": Bernoulli, "logistic": Logistic}

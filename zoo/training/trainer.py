@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from ..devices import resolve_device
+from ..devices import flush_denormal, resolve_device
 from ..errors import UsageError, option
 from ..registry import Entry
 from . import checkpoint, distributed, outputs, randomness
@@ -75,7 +75,7 @@ class Trainer:
             self.logger.line(f"resuming {self.entry.name} {self.where()}")
         else:
             self.save_state()  # a kill before the first checkpoint still leaves something to resume
-        with self.logger, Interrupt(enabled=not self.dist.enabled) as ctrl_c:
+        with self.logger, Interrupt(enabled=not self.dist.enabled) as ctrl_c, flush_denormal(self.device):
             for stage in self.stages:
                 drive(stage, logger=self.logger, ctrl_c=ctrl_c, save=self.save_state, where=self.where,
                       checkpoint_every=self.options.checkpoint_every, log_every=self.options.log_every)

@@ -77,7 +77,7 @@ class VampVAE(LatentVariableModel):
         """Negative ELBO with the KL term estimated by the sample (no closed form for a mixture prior)."""
         q = self.posterior(x)
         z = q.rsample() if self.training else q.mean
-        log_px = self.likelihood(z).log_prob(target)
+        log_px = self.log_px(z, target)
         kl = q.log_prob(z) - self.prior().log_prob(z)
         loss = (-log_px + self.config.beta * kl).mean() / self.input_dim
         return LossOutput(loss, {"recon": (-log_px.mean() / self.input_dim).detach(), "kl": kl.mean().detach()})
