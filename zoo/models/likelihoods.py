@@ -163,7 +163,9 @@ def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if x.dim() <= 4 and (x.dim() == 3 or (len(batch) >= 1 and batch[-1] == n)):  # N images against (..., N) codes
         flat, images = logits.reshape(-1, n, event.numel()), x.reshape(n, -1)
         out = None
-        if x.device.type == "cpu" and is_binary(images):  # (on a GPU the check would wait for the device)
+        # several codes an image (IWAE's K): the sigmoid form for binary images, checked on the CPU (on a GPU the
+        # check would wait for the device); one code an image: the check would cost what the form saves
+        if flat.shape[0] > 1 and x.device.type == "cpu" and is_binary(images):
             out = _BinaryLogProb.apply(flat, images)
             out = None if bool(torch.isinf(out.detach()).any()) else out
         if out is None:
