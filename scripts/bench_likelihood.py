@@ -110,8 +110,7 @@ def part_nll() -> None:
 
     codes, own_chunk = 10_000 * 5000, OUTPUT_BUDGET // (4 * 784)
     floors = {"1e5": [decoder_floor(codes, 100_000)], "own": [decoder_floor(codes, own_chunk)]}
-    seconds, stdout = run(ZOO + ["eval", "vae-binary", "--metric", "nll", "--samples", "5000", "--format", "json",
-                                 "--quiet"])
+    seconds, stdout = run(ZOO + ["eval", "vae-binary", "--metric", "nll", "--samples", "5000", "--format", "json"])
     floors["1e5"].append(decoder_floor(codes, 100_000))
     floors["own"].append(decoder_floor(codes, own_chunk))
     row = next(r for r in json.loads(stdout) if r.get("name") == "vae-binary")
@@ -171,7 +170,7 @@ def part_pythae_nll(images: int, samples: int) -> None:
             torch.manual_seed(0)
             started = time.perf_counter()
             with torch.no_grad():
-                nll = theirs.get_nll(x, n_samples=samples, batch_size=batch)
+                nll = -theirs.get_nll(x, n_samples=samples, batch_size=batch)  # it returns the mean log p(x)
             rows.setdefault(f"pythae batch {batch}", []).append(time.perf_counter() - started)
             values[f"pythae batch {batch}"] = (float(nll), math.nan)
     best = {k: min(v) for k, v in rows.items()}

@@ -18,7 +18,7 @@ from .cli_sample import sample_command
 from .cli_sweep import sweep_command
 from .console import ZooGroup
 from .data import image_shape
-from .devices import flush_denormal_everywhere
+from .devices import flush_denormal_everywhere, keep_freed_memory
 from .errors import UsageError
 from .evaluation.results import ALL_METRICS, COMPARE_COLUMNS, COMPARE_SAMPLES, EVAL_METRICS, compare, eval_rows
 from .recipe import OVERRIDES, parse_setting
@@ -53,6 +53,7 @@ def main(registries: tuple) -> None:
     zoo sweep NAME ...       a hyperparameter search on Optuna
     """
     flush_denormal_everywhere()  # before torch starts its worker threads, which inherit it (zoo.devices)
+    keep_freed_memory()
     if registries:  # in the environment, so that torchrun's ranks and subprocesses see them too
         paths = [p for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
         os.environ["ZOO_REGISTRY"] = os.pathsep.join([*paths, *(str(Path(r).resolve()) for r in registries)])

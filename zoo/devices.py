@@ -61,6 +61,25 @@ def flush_denormal_everywhere() -> bool:
     return _FLUSHING[1]
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed blocks up to 32 MiB in the process (``M_MMAP_THRESHOLD``) and to give
+    memory back to the kernel only past 1 GiB free (``M_TRIM_THRESHOLD``); the ``zoo`` command calls this first.
+    A CPU step allocates its tensors afresh: by default a block above the (adaptive) threshold is mapped anew
+    and every page faulted in zeroed, each time (64,000 to 279,000 page faults for zoo.nll's K=1000 on 500
+    test images, 15,000 with this). zoo.nll there: 2.9 s against 4.0 s at glibc's fixed 128 KiB thresholds.
+    False where the C library is not glibc (nothing is changed)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_trim_threshold, 1 << 30)) and bool(mallopt(m_mmap_threshold, 32 << 20))
+
+
 @contextmanager
 def flush_denormal(device: Union[str, torch.device]) -> Iterator[None]:
     """On the CPU, float results below 1.2e-38 (denormals) are flushed to zero inside the block in the calling

@@ -146,7 +146,8 @@ class _BinaryLogProb(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):
         probs, sign = ctx.saved_tensors
-        return torch.rsub(probs, 1).mul_(sign).mul_(grad.unsqueeze(-1)), None
+        scaled = sign * grad.unsqueeze(-1)  # s g, then s g - s g sigmoid(s l): two passes over the logits' size
+        return torch.addcmul(scaled, scaled, probs, value=-1.0), None
 
 
 def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
