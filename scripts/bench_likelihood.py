@@ -231,9 +231,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=500, help="pythae-nll: test images")
     parser.add_argument("--samples", type=int, default=1000, help="pythae-nll: K")
     args = parser.parse_args()
-    from zoo.devices import flush_denormal_everywhere
+    from zoo.devices import flush_denormal_everywhere, keep_freed_memory
 
     flush_denormal_everywhere()  # as the zoo command does, before torch's threads start (pythae's runs benefit too)
+    keep_freed_memory()
     os.environ.setdefault("ZOO_DATA_DIR", str(ROOT.parent / "shared" / "data"))
     for part in args.parts:
         {"nll": part_nll, "pythae-nll": lambda: part_pythae_nll(args.images, args.samples), "iwae": part_iwae,
