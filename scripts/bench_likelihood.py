@@ -18,7 +18,9 @@ Parts (each prints JSON lines, appended to benchmarks/likelihood.jsonl):
 - ``vae``: ``zoo train vae-binary --epochs 3`` and pythae's VAE on the same network, recipe, data and epochs
   (its BaseTrainer), whole processes, alternating twice; and zoo's epoch against its matrix products.
 
-Run it with nothing else on the machine: the ratios are of times measured minutes apart on shared cores.
+pythae is not a dependency of zoo: ``pip install pythae==0.1.2`` beside it (it installs next to torch 2.14 here;
+it also pulls pydantic and the ``dataclasses`` back-port, which Python 3.11 ignores). Run it with nothing else on
+the machine: the ratios are of times measured minutes apart on shared cores.
 """
 from __future__ import annotations
 

@@ -211,7 +211,7 @@ def test_a_pixel_wrong_by_hundreds_in_logit_keeps_its_exact_log_probability():
     theirs = D.Independent(D.Bernoulli(logits=logits), 3).log_prob(x)
     ours = bernoulli_log_prob(logits.clone().requires_grad_(), x)
     assert torch.isfinite(ours).all() and torch.allclose(ours, theirs, atol=1e-4)
-    assert float(ours[2, 1]) < -300
+    assert float(ours[2, 1].detach()) < -300
     assert binary_log_prob_(logits.transpose(0, 1).clone(), x) is None  # the estimator's form: decode again
     assert torch.allclose(binary_log_prob_(torch.zeros(3, 5, 1, 4, 4), x), theirs.new_full((3, 5), 16 * math.log(0.5)))
 
@@ -259,13 +259,20 @@ def test_a_family_that_redefines_its_posterior_reads_its_distributions_for_the_n
 
 
 def test_denormals_are_flushed_inside_zoo_and_in_torchs_threads_after_the_command_starts():
+    """zoo.train and zoo.nll flush denormals in the calling thread for their duration; the zoo command (zoo.cli.run)
+    flushes them for its whole process; calling the command's group from Python (click's runner) leaves the
+    caller's process as it was (hypothesis, for one, refuses to run in a process that flushes)."""
     code = """
 import torch
+from click.testing import CliRunner
+from zoo.cli import main
 from zoo.devices import flush_denormal, flush_denormal_everywhere
 tiny = torch.full((4,), 1e-38)
 print(float((tiny / 100)[0]) > 0)
 with flush_denormal("cpu"):
     print(float((tiny / 100)[0]) == 0)
+print(float((tiny / 100)[0]) > 0)
+assert CliRunner().invoke(main, ["list"]).exit_code == 0
 print(float((tiny / 100)[0]) > 0)
 flush_denormal_everywhere()
 torch.set_num_threads(2)
@@ -273,4 +280,4 @@ big = torch.full((4_000_000,), 1e-38)
 print(float((big / 100).max()) == 0)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True"] * 4, out.stdout
+    assert out.stdout.split()[-5:] == ["True"] * 5, out.stdout

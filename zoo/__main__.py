@@ -1,5 +1,5 @@
 """``python -m zoo``: the same CLI as the ``zoo`` script (and the entry point torchrun needs)."""
-from .cli import main
+from .cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -52,8 +52,6 @@ def main(registries: tuple) -> None:
     zoo report --out DIR     a page of every model, for a browser
     zoo sweep NAME ...       a hyperparameter search on Optuna
     """
-    flush_denormal_everywhere()  # before torch starts its worker threads, which inherit it (zoo.devices)
-    keep_freed_memory()
     if registries:  # in the environment, so that torchrun's ranks and subprocesses see them too
         paths = [p for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
         os.environ["ZOO_REGISTRY"] = os.pathsep.join([*paths, *(str(Path(r).resolve()) for r in registries)])
@@ -258,3 +256,12 @@ def push_command(target: str, repo: str, private: bool) -> None:
 main.add_command(plot_group)
 main.add_command(sweep_command)
 main.add_command(sample_command)
+
+
+def run() -> None:
+    """The ``zoo`` command and ``python -m zoo``: tune this process for zoo's CPU work before torch starts its
+    threads (denormals flushed in every thread, freed blocks kept: zoo.devices), then run the command. Calling
+    ``main`` from Python (click's testing runner, a script) leaves the caller's process as it was."""
+    flush_denormal_everywhere()
+    keep_freed_memory()
+    main()

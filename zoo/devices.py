@@ -55,8 +55,8 @@ def flush_denormal_everywhere() -> bool:
     """Flush denormals for the rest of the process, in every CPU thread torch starts from now on (the ``zoo``
     command calls this first): a thread inherits the setting when it is created, so torch's worker threads
     flush only when it was set before torch's first parallel op; :func:`flush_denormal` later sets only the
-    calling thread. 2-thread softplus on 15.7 million logits of a trained decoder: 237 ms, 47 ms set first,
-    229 ms set late."""
+    calling thread. 2-thread softplus of 15.7 million logits around -60 +- 40: 237 ms, 47 ms set first, 229 ms
+    set late."""
     _FLUSHING[1] = torch.set_flush_denormal(True)
     return _FLUSHING[1]
 
@@ -66,7 +66,8 @@ def keep_freed_memory() -> bool:
     memory back to the kernel only past 1 GiB free (``M_TRIM_THRESHOLD``); the ``zoo`` command calls this first.
     A CPU step allocates its tensors afresh: by default a block above the (adaptive) threshold is mapped anew
     and every page faulted in zeroed, each time (64,000 to 279,000 page faults for zoo.nll's K=1000 on 500
-    test images, 15,000 with this). zoo.nll there: 2.9 s against 4.0 s at glibc's fixed 128 KiB thresholds.
+    test images, 15,000 with this). zoo.nll there: 2.9 s, against 4.0 s with glibc's thresholds pinned at their
+    128 KiB start and 2.9 to 3.4 s with its adaptive default.
     False where the C library is not glibc (nothing is changed)."""
     import ctypes
     import ctypes.util
