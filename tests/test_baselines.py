@@ -56,3 +56,25 @@ def test_probe_agrees_with_scikit_learn(data_dir):
     clf.fit(scaler.transform(xtr.numpy()), ytr.numpy())
     theirs = clf.score(scaler.transform(xte.numpy()), yte.numpy())
     assert 0.8 < ours and abs(ours - theirs) <= 0.005, (ours, theirs)
+
+
+def test_the_probe_reads_the_models_codes_and_pcas_of_the_same_size(data_dir, monkeypatch):
+    """Equal accuracies for a model and PCA (the README's digits example once gave 255/297 for both) are a
+    coincidence only if each probe saw its own features: the model's codes of the training split, and PCA's."""
+    import zoo
+    from zoo.evaluation import probe
+
+    seen = []
+    monkeypatch.setattr(probe, "probe_accuracy", lambda xtr, ytr, xte, yte: seen.append((xtr, xte)) or 0.5)
+    model = zoo.load("deep-784-2")
+    result = probe.linear_probe(model, limit=50)
+    assert result["latent_dim"] == 2 and result["probe_accuracy"] == result["pca_probe_accuracy"] == 0.5
+    train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
+    with torch.no_grad():
+        codes = model.encode(to_float(train.images[:300]).unsqueeze(1))
+        test_codes = model.encode(to_float(test.images[:50]).unsqueeze(1))
+    pca = load_pca("mnist")
+    (model_train, model_test), (pca_train, pca_test) = seen
+    assert torch.allclose(model_train.float(), codes.reshape(300, -1), atol=1e-5)
+    assert torch.allclose(model_test.float(), test_codes.reshape(50, -1), atol=1e-5) and pca_test.shape == (50, 2)
+    assert torch.allclose(pca_train.float(), pca.encode(to_float(train.images[:300]), 2).float(), atol=1e-5)

@@ -202,11 +202,14 @@ def test_resume_of_a_model_without_state_is_refused_and_touches_nothing(finished
     assert snapshot(finished) == before
 
 
-def test_resume_with_epochs_already_done_finishes_cleanly_or_is_refused(tmp_path):
+def test_resume_with_epochs_already_done_finishes_cleanly_or_is_refused(tmp_path, caplog):
     run = tmp_path / "run"
     with pytest.raises(Crash):  # initial, steps 2 and 4, epoch 1's end: crash there, at (1, 0)
         _crash_after(4, lambda: zoo.train("deep-784-32", out=run, **OPTIONS))
-    summary = zoo.train("deep-784-32", out=run, resume=True, **{**OPTIONS, "epochs": 1})
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        summary = zoo.train("deep-784-32", out=run, resume=True, **{**OPTIONS, "epochs": 1})
+    said = [r.getMessage() for r in caplog.records if "was started for" in r.getMessage()]
+    assert said == [f"{run} was started for {OPTIONS['epochs']} epochs and has run 1; epochs=1: it ends earlier, after 1"]
     assert summary["epochs_run"] == 1 and len(summary["history"]) == 1 and summary["stop_reason"] == "completed 1 epoch"
     mid = tmp_path / "mid"
     with pytest.raises(Crash):  # ... and at (1, 2), inside epoch 2

@@ -23,8 +23,8 @@ import zoo
 from zoo.cli import main
 from zoo.errors import UsageError
 from zoo.sweeps.space import param, parse_param, parse_space
-from zoo.sweeps.threads import Workers, cores
 from zoo.sweeps.worker import check_trials
+from zoo.threads import Workers, cores
 
 optuna = pytest.importorskip("optuna")
 REPO = Path(__file__).resolve().parents[1]

@@ -20,22 +20,30 @@ What users may import from ``zoo`` (everything else is internal):
 - ``Objective``, ``register_objective(key)``, ``Phase``, ``Single``, ``Alternating``: what a training step
   does (a model names its objective; ``alternating`` steps the model's phases, each its own optimizer).
 
-``import zoo`` imports torch and what ``zoo.load`` needs (registry, models, safetensors), so that
-loading a model right after it is quick; what only training, evaluation and plots need
-(torchvision, matplotlib, TensorBoard, tqdm) is imported on first use.
+``import zoo`` imports nothing heavy: each name above is imported on first use (``zoo.load`` brings torch and
+the load path, not torchvision, matplotlib or TensorBoard, which wait for training, evaluation or plots), so
+that the ``zoo`` command can set up the process (zoo.command) before torch starts.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from .models import Autoencoder, Phase, register_family, register_model
-from .networks import EncoderBody, GridBody, Network, register_network
-from .registry import get_entry, list_models, load_registry
 from .version import __version__
-from .weights import load
 
 _LAZY = {
+    "Autoencoder": "models",
+    "Phase": "models",
+    "register_family": "models",
+    "register_model": "models",
+    "EncoderBody": "networks",
+    "GridBody": "networks",
+    "Network": "networks",
+    "register_network": "networks",
+    "get_entry": "registry",
+    "list_models": "registry",
+    "load_registry": "registry",
+    "load": "weights",
     "load_dataset": "data",
     "train": "training.run",
     "Trainer": "training.trainer",
@@ -53,8 +61,7 @@ _LAZY = {
     "fd": "evaluation.quality",
 }
 
-__all__ = ["__version__", "Autoencoder", "Phase", "register_family", "register_model", "Network", "EncoderBody",
-           "GridBody", "register_network", "get_entry", "list_models", "load_registry", "load", *_LAZY]
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

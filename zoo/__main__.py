@@ -1,5 +1,5 @@
 """``python -m zoo``: the same CLI as the ``zoo`` script (and the entry point torchrun needs)."""
-from .cli import run
+from .command import run
 
 if __name__ == "__main__":
     run()

@@ -12,13 +12,12 @@ from typing import Any, Callable, Optional, Tuple
 
 import click
 
-from .cli_options import DEVICE_OPTION, FORMAT_OPTION, LIMIT_OPTION, METRIC_CHOICE, QUIET_OPTION
+from .cli_options import DEVICE_OPTION, FORMAT_OPTION, LIMIT_OPTION, METRIC_CHOICE, QUIET_OPTION, THREADS_HELP, threads_option
 from .cli_plot import plot_group
 from .cli_sample import sample_command
 from .cli_sweep import sweep_command
 from .console import ZooGroup
 from .data import image_shape
-from .devices import flush_denormal_everywhere, keep_freed_memory
 from .errors import UsageError
 from .evaluation.results import ALL_METRICS, COMPARE_COLUMNS, COMPARE_SAMPLES, EVAL_METRICS, compare, eval_rows
 from .recipe import OVERRIDES, parse_setting
@@ -32,26 +31,13 @@ from .version import __version__
 from .weights import has_weights, shipped_weights
 
 
-@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("zoo", cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zoo")
 @click.option("--registry", "registries", multiple=True, type=click.Path(dir_okay=False),
               help="A registry file of your own entries, data sets and plugins, layered over the built-in one "
                    "(repeatable; added to $ZOO_REGISTRY).")
 def main(registries: tuple) -> None:
-    """zoo: trained autoencoders for MNIST-like data.
-
-    \b
-    zoo list                 the models in the registry
-    zoo info NAME            one registry entry in full
-    zoo train NAME           train NAME with its recipe
-    zoo eval NAME|PATH       one model's test metrics beside PCA
-    zoo compare [NAMES]      every trained model, best first
-    zoo plot KIND ...        latent space, samples, digits, data set
-    zoo sample NAME|PATH     images drawn by a sampler (prior, gmm)
-    zoo export NAME|PATH     ONNX or TorchScript, checked
-    zoo report --out DIR     a page of every model, for a browser
-    zoo sweep NAME ...       a hyperparameter search on Optuna
-    """
+    """zoo: trained autoencoders for MNIST-like data."""
     if registries:  # in the environment, so that torchrun's ranks and subprocesses see them too
         paths = [p for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
         os.environ["ZOO_REGISTRY"] = os.pathsep.join([*paths, *(str(Path(r).resolve()) for r in registries)])
@@ -72,7 +58,7 @@ def model_summary(name: str) -> dict:
     }
 
 
-@main.command("list")
+@main.command("list", short_help="the models in the registry")
 @click.argument("pattern", required=False)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(pattern: Optional[str], fmt: str) -> None:
@@ -89,7 +75,7 @@ def list_command(pattern: Optional[str], fmt: str) -> None:
     click.echo(render(rows, ["name", "dataset", "family", "network", "latent", "params", "weights"]))
 
 
-@main.command("info")
+@main.command("info", short_help="one registry entry in full")
 @click.argument("name")
 def info_command(name: str) -> None:
     """Show NAME's registry entry in full (JSON), with its parameter count and weights status."""
@@ -109,7 +95,7 @@ def recipe_overrides(command: Callable) -> Callable:
     return command
 
 
-@main.command("train")
+@main.command("train", short_help="train NAME with its recipe")
 @click.argument("name")
 @recipe_overrides
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -124,11 +110,12 @@ def recipe_overrides(command: Callable) -> Callable:
 @click.option("--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
 @click.option("--amp", is_flag=True, help="bf16 autocast for the training forward pass (CUDA, or CPUs with bf16).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step (slow first steps).")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP + "; a resumed run: the count it recorded")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any recipe field by its dotted path, e.g. --set early_stopping.patience=10 (VALUE as JSON, "
                    "else a string); repeatable.")
 def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, settings: Tuple[str, ...],
-                  **options: Any) -> None:
+                  threads: Optional[int], **options: Any) -> None:
     """Train NAME with its registry recipe; flags override the recipe.
 
     The run folder (runs/NAME by default) ends up holding model.safetensors (best weights by
@@ -142,7 +129,7 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, se
         parsed = dict(parse_setting(text) for text in settings)
     except SchemaError as exc:
         raise UsageError(f"--set {exc}") from None
-    summary = train(name, out=out, quiet=quiet, compile=compile_, settings=parsed, **options)
+    summary = train(name, out=out, quiet=quiet, compile=compile_, settings=parsed, threads=threads or "auto", **options)
     if not quiet and from_env().is_main:  # under torchrun rank 0 speaks for all
         click.echo(
             f"{summary['name']}: best val loss {summary['best_val_loss']:.6f} at epoch {summary['best_epoch']}, "
@@ -152,7 +139,7 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, se
 
 
 
-@main.command("eval")
+@main.command("eval", short_help="one model's test metrics beside PCA")
 @click.argument("target", metavar="NAME|PATH")
 @click.option("--metric", "-m", "metrics", type=click.Choice(list(EVAL_METRICS)), multiple=True,
               help="Metric to report (repeatable) [default: mse, psnr, ssim, bce]; nll: the importance-sampled "
@@ -167,6 +154,7 @@ def train_command(name: str, out: Optional[str], quiet: bool, compile_: bool, se
 @click.option("--samples", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Importance samples per image for --metric nll (above 100,000 only with --force).")
 @click.option("--force", is_flag=True, help="Run --metric nll with more than 100,000 samples per image.")
+@threads_option
 def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: bool, limit: Optional[int],
                  device: str, dataset: Optional[str], samples: int, force: bool) -> None:
     """Evaluate one model (registry name, weights file or run folder) on its test split."""
@@ -178,7 +166,7 @@ def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: b
     click.echo(render(rows, columns + (["probe_accuracy"] if probe else []), fmt))
 
 
-@main.command("compare")
+@main.command("compare", short_help="every trained model, best first")
 @click.argument("names", nargs=-1, metavar="[NAME|PATH]...")
 @click.option("--metric", type=METRIC_CHOICE, default="ssim", show_default=True, help="Sort by this metric, best first.")
 @FORMAT_OPTION
@@ -188,6 +176,7 @@ def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: b
 @click.option("--samples", type=click.IntRange(min=1), default=COMPARE_SAMPLES, show_default=True,
               help="Importance samples per image for the nll and elbo columns (likelihood models on mnist-binary).")
 @QUIET_OPTION
+@threads_option
 def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], limit: Optional[int], device: str,
                     samples: int, quiet: bool) -> None:
     """Compare every model with weights (or those named) beside PCA of the same code size."""
@@ -199,11 +188,12 @@ def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], lim
             click.echo(f"wrote {path}", err=True)
 
 
-@main.command("report")
+@main.command("report", short_help="a page of every model, for a browser")
 @click.argument("targets", nargs=-1, metavar="[NAME|PATH]...")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for index.html.")
 @click.option("--force", is_flag=True, help="Overwrite the index.html of a folder that exists.")
 @QUIET_OPTION
+@threads_option
 def report_command(targets: tuple, out: str, force: bool, quiet: bool) -> None:
     """A static page of every model with weights (or those named) that opens from disk, no server."""
     from .reporting.report import build_report
@@ -216,7 +206,7 @@ def progress_line(line: str) -> None:
     click.echo(line, err=True)
 
 
-@main.command("export")
+@main.command("export", short_help="ONNX, TorchScript or Hugging Face folder, checked")
 @click.argument("target", metavar="NAME|PATH")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "hf"]), default="onnx", show_default=True,
               help="hf: a Hugging Face Hub repository folder (weights, config.json, figures, model card).")
@@ -226,6 +216,7 @@ def progress_line(line: str) -> None:
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1e-5, show_default=True,
               help="Largest difference from torch allowed on the check images.")
 @click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
+@threads_option
 def export_command(target: str, fmt: str, part: str, out: str, tolerance: float, force: bool) -> None:
     """Export a model to ONNX or TorchScript, checked on real test images before it is written, or as a Hub repository."""
     from .export import export
@@ -242,7 +233,7 @@ def export_command(target: str, fmt: str, part: str, out: str, tolerance: float,
                f"on {result['images']} test images")
 
 
-@main.command("push")
+@main.command("push", short_help="upload a model to the Hugging Face Hub")
 @click.argument("target", metavar="NAME|PATH")
 @click.option("--repo", required=True, help="The Hub repository, OWNER/NAME (created if it does not exist).")
 @click.option("--private", is_flag=True, help="Create the repository private.")
@@ -256,12 +247,3 @@ def push_command(target: str, repo: str, private: bool) -> None:
 main.add_command(plot_group)
 main.add_command(sweep_command)
 main.add_command(sample_command)
-
-
-def run() -> None:
-    """The ``zoo`` command and ``python -m zoo``: tune this process for zoo's CPU work before torch starts its
-    threads (denormals flushed in every thread, freed blocks kept: zoo.devices), then run the command. Calling
-    ``main`` from Python (click's testing runner, a script) leaves the caller's process as it was."""
-    flush_denormal_everywhere()
-    keep_freed_memory()
-    main()

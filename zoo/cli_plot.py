@@ -19,7 +19,7 @@ from .weights import load
 PLOTS_DIR = Path("runs") / "plots"  # where figures of registry names and data sets go without --out
 
 
-@click.group("plot")
+@click.group("plot", short_help="latent space, samples, digits, data set")
 def plot_group() -> None:
     """Figures: latent space, samples, a chosen digit, the data set, interpolation."""
 

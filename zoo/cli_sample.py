@@ -11,13 +11,13 @@ from typing import List, Optional
 import click
 import torch
 
-from .cli_options import DEVICE_OPTION
+from .cli_options import DEVICE_OPTION, threads_option
 from .errors import UsageError, shown
 
 GRID_MAX = 1024  # the grid shows at most this many of the samples
 
 
-@click.command("sample")
+@click.command("sample", short_help="images drawn by a sampler (prior, gmm)")
 @click.argument("target", metavar="NAME|PATH")
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Samples to draw.")
 @click.option("--sampler", type=click.Choice(["prior", "gmm"]), help="[default: the model's own, its card says which]")
@@ -26,6 +26,7 @@ GRID_MAX = 1024  # the grid shows at most this many of the samples
 @click.option("--save-tensor", type=click.Path(dir_okay=False), help="Also the N samples as one tensor in a safetensors file.")
 @click.option("--force", is_flag=True, help="Replace --out and --save-tensor files that exist.")
 @DEVICE_OPTION
+@threads_option
 def sample_command(target: str, n: int, sampler: Optional[str], seed: int, out: str, save_tensor: Optional[str],
                    force: bool, device: str) -> None:
     """Draw N images from NAME|PATH with a sampler; a grid PNG (and the tensor).

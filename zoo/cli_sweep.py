@@ -10,7 +10,7 @@ from .cli_options import DEVICE_OPTION
 from .errors import UsageError, shown
 
 
-@click.command("sweep")
+@click.command("sweep", short_help="a hyperparameter search on Optuna")
 @click.argument("name")
 @click.option("--study", required=True, help="The study's name (workers with the same name and storage share it).")
 @click.option("--storage", metavar="URL", help="Optuna storage URL, e.g. postgresql://USER@HOST/DB for many machines "

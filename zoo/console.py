@@ -54,7 +54,24 @@ def _fail(message: str, code: int) -> None:
 
 
 class ZooGroup(click.Group):
-    """A click group whose errors are one line each (click's own usage errors included)."""
+    """A click group whose errors are one line each (click's own usage errors included), and whose help lists
+    every command as it is typed (``zoo eval NAME|PATH``), with its short help, in the order they were added."""
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return list(self.commands)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            with click.Context(command, info_name=name, parent=ctx) as sub:
+                pieces = [p for p in command.collect_usage_pieces(sub) if p != "[OPTIONS]"]
+            rows.append((" ".join([ctx.command_path, name, *pieces]), command.get_short_help_str(limit=60)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -11,7 +11,7 @@ from zoo.paths import PACKAGE_DIR
 # Lower layers never import higher ones; a module may import its own layer (the graph stays acyclic).
 LAYERS = [
     ("zoo.version", "zoo.errors", "zoo.paths", "zoo.seeds", "zoo.io", "zoo.schema", "zoo.devices", "zoo.figures",
-     "zoo.console"),
+     "zoo.console", "zoo.threads"),
     ("zoo.networks",),
     ("zoo.models",),
     ("zoo.sources",),
@@ -22,7 +22,8 @@ LAYERS = [
     ("zoo.evaluation",),
     ("zoo.training",),
     ("zoo.reporting", "zoo.export", "zoo.hub", "zoo.sweeps"),
-    ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.cli_sweep", "zoo.cli_sample", "zoo.__main__", "zoo"),
+    ("zoo.cli", "zoo.cli_options", "zoo.cli_plot", "zoo.cli_sweep", "zoo.cli_sample", "zoo.__main__", "zoo.command",
+     "zoo"),
 ]
 MAX_LINES = 300
 

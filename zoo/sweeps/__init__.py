@@ -15,9 +15,9 @@ from ..entries import NAME_RE, parse_entry
 from ..errors import UsageError, checked_call, option, shown
 from ..io import atomic_write_json, loads_json
 from ..registry import get_entry, list_models
+from ..threads import Workers
 from . import study as studies
 from .space import applied, parse_space
-from .threads import Workers
 from .worker import Worker, check_trials, table, trial_line  # noqa: F401
 
 STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

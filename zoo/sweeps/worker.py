@@ -21,11 +21,11 @@ import torch
 
 from ..errors import Interrupted, TrainingError, UsageError, first_line, shown
 from ..registry import Entry
+from ..threads import Workers
 from ..training import checkpoint
 from ..training.run import train
 from . import study as studies
 from .space import Param, grid_size
-from .threads import Workers
 
 POLL_SECONDS = 1.0
 MAX_FAILED_IN_A_ROW = 5  # a worker whose trials all fail stops rather than fail for ever

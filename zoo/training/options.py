@@ -19,6 +19,7 @@ class RunOptions:
         amp: bf16 autocast for the training forward pass; part of the trajectory, so a resume keeps it.
         compile: ``torch.compile`` the training step (the first steps are slower while it compiles).
         world_size: processes training together (torchrun's WORLD_SIZE; 1 without torchrun).
+        threads: torch's threads when the run started (recorded: the count is part of a CPU run's bits).
     """
 
     device: str = "auto"
@@ -28,13 +29,14 @@ class RunOptions:
     amp: bool = False
     compile: bool = False
     world_size: int = 1
+    threads: Optional[int] = None
 
     def __post_init__(self):
         for name, kind in (("checkpoint_every", int), ("limit_batches", int), ("log_every", int), ("world_size", int),
-                           ("amp", bool), ("compile", bool), ("device", str)):
+                           ("threads", int), ("amp", bool), ("compile", bool), ("device", str)):
             value = getattr(self, name)
             wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-            if wrong and not (value is None and name == "limit_batches"):
+            if wrong and not (value is None and name in ("limit_batches", "threads")):
                 expected = {int: "a whole number", bool: "True or False", str: "a device name"}[kind]
                 raise UsageError(f"{name} must be {expected}, got {value!r}")
         if self.checkpoint_every < 0:

@@ -21,6 +21,7 @@ from ..recipe import OVERRIDE_NAMES, OVERRIDE_PATHS, OVERRIDES, Recipe
 from ..registry import Entry, get_entry, looks_like_path, parse_entry
 from ..schema import SchemaError
 from ..sources.cache import remember_named
+from ..threads import for_run
 from ..weights import WEIGHTS_FILE
 from . import checkpoint, distributed, runfolder
 from .logger import RunLogger
@@ -56,6 +57,7 @@ def train(
     compile: bool = False,
     settings: Optional[Mapping[str, Any]] = None,
     on_epoch: Optional[Callable[[Dict[str, Any]], Any]] = None,
+    threads: Union[int, str, None] = None,
 ) -> Dict[str, Any]:
     """Train registry entry ``name``; returns the run's summary (also written to metrics.json).
 
@@ -84,6 +86,9 @@ def train(
         on_epoch: called (on rank 0) with each epoch's record (``epoch``, ``train_loss``, ``val_loss``, ``lr``,
             ``seconds``...) after its validation; a true return value stops the run there, its state saved and
             its best weights written as for any finished run (``stop_reason`` says so). A sweep's pruner uses it.
+        threads: torch's threads for the run, restored after it (None: as the caller has them; ``"auto"``, what
+            the ``zoo`` command passes: a resumed run's recorded count, else the command's share of the cores,
+            zoo.threads). The count is part of a CPU run's bits; ``metrics.json`` and ``config.json`` record it.
 
     Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
     DistributedDataParallel across the ranks; see the README.
@@ -101,14 +106,19 @@ def train(
     dataset_info(entry.dataset)  # and bad data: read (and cached for the trainer) before anything is written
     run_dir = Path(out) if out is not None else Path("runs") / name
     dist_ = distributed.from_env()
+    chosen = for_run(threads, run_dir / "config.json" if resume else None)
     options = RunOptions(device=device, checkpoint_every=checkpoint_every, limit_batches=limit_batches,
-                         log_every=log_every, amp=amp, compile=compile, world_size=dist_.world_size)
+                         log_every=log_every, amp=amp, compile=compile, world_size=dist_.world_size,
+                         threads=chosen or torch.get_num_threads())
     if amp and not _autocast_available(base_device.type):
         amp_ = option("--amp", "amp=True")
         raise UsageError(f"{amp_} needs autocast on {base_device.type}, which this torch does not have; drop {amp_}")
     train_device = distributed.rank_device(dist_, base_device)
     created = distributed.init(dist_, train_device)
     ok: Optional[bool] = None  # None: an unexpected error (see distributed.shutdown)
+    before = torch.get_num_threads()
+    if chosen is not None:
+        torch.set_num_threads(chosen)
     held: List[Any] = []  # rank 0's lock on the run folder, open until the run ends
     try:
         say = RunLogger(run_dir, log=log)
@@ -131,6 +141,7 @@ def train(
         for handle in held:
             if handle is not None:
                 handle.close()
+        torch.set_num_threads(before)
         distributed.shutdown(created, ok)
 
 
@@ -178,7 +189,7 @@ def _prepare(name: str, entry: Entry, run_dir: Path, resume: bool, force: bool, 
         held.append(runfolder.lock(run_dir))  # before anything in it is read or written
     state = checkpoint.read_state(run_dir, warn) if resume and checkpoint.has_state(run_dir) else None
     if state is not None:
-        saved = _resumed_entry(name, run_dir, state[1], overrides, settings, options, via_set or {})
+        saved = _resumed_entry(name, run_dir, state[1], overrides, settings, options, via_set or {}, warn)
         if retarget and saved.dataset != entry.dataset:
             raise UsageError(f"{shown(run_dir)} was trained on {saved.dataset}; resume it on the same data set")
         entry = saved
@@ -230,8 +241,10 @@ def _with_settings(name: str, recipe: Recipe, settings: Dict[str, Any]) -> Recip
 
 
 def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Dict[str, Any],
-                   settings: Dict[str, Any], options: RunOptions, via_set: Dict[str, str]) -> Entry:
-    """The saved run's entry; flags may raise epochs but not change the trajectory."""
+                   settings: Dict[str, Any], options: RunOptions, via_set: Dict[str, str],
+                   warn: Callable[[str], None]) -> Entry:
+    """The saved run's entry; flags may change its epochs (not below those run, said in a line) but not its
+    trajectory."""
     saved = info["options"]
     if info["name"] != name:
         raise UsageError(f"{run_dir} holds a run of {info['name']!r}, not {name!r}")
@@ -277,5 +290,8 @@ def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Di
         if entry.recipe.scheduler is not None and entry.recipe.scheduler.type == "cosine":
             raise UsageError(f"{run_dir} uses a cosine schedule fixed to {entry.recipe.epochs} epochs; "
                              f"{option('--epochs')} cannot change")
+        how = "ends earlier, after" if epochs < entry.recipe.epochs else "goes on to"
+        warn(f"{shown(run_dir)} was started for {entry.recipe.epochs} epochs and has run {position['epoch']}; "
+             f"{option_value('--epochs', epochs, 'epochs')}: it {how} {epochs}")
         entry = entry.with_recipe(entry.recipe.replace(epochs=epochs))
     return entry

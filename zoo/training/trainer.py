@@ -106,7 +106,8 @@ class Trainer:
             stop_reason=t.stopper.describe(t.progress.stop, self.recipe.epochs), device=str(self.device),
             train_seconds=t.progress.train_seconds, data_sha256=self.data.sha256,
             **stage_seconds(stages))
-        run = {"world_size": self.dist.world_size, "amp": self.options.amp, "compile": self.options.compile,
+        run = {"world_size": self.dist.world_size, "threads": torch.get_num_threads(), "amp": self.options.amp,
+               "compile": self.options.compile,
                "optimizer_impl": self.objective.optimizer_kind(), **stage_summaries(stages)}
         return outputs.finish(self.run_dir, self.model, self.entry, self.data, facts, t.progress, run,
                               best_epoch=t.stopper.best_epoch)
