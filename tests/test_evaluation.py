@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 
 import numpy as np
@@ -139,10 +140,51 @@ def test_compare_says_each_model_on_stderr_as_it_goes_and_quiet_says_nothing(run
     args = ["compare", str(runs / "deep"), str(runs / "vae"), "--limit", "50", "--format", "csv"]
     loud, quiet = CliRunner().invoke(main, args), CliRunner().invoke(main, [*args, "--quiet"])
     assert loud.exit_code == 0 and quiet.exit_code == 0, loud.output
-    lines = loud.stderr.splitlines()
-    assert [line.split(" (")[0] for line in lines] == [f"compare: 1/2 {runs / 'deep'}", f"compare: 2/2 {runs / 'vae'}"]
-    assert all(line.endswith(" s)") for line in lines)
-    assert quiet.stderr == "" and loud.stdout == quiet.stdout  # the table itself is unchanged
+    lines = loud.stderr.splitlines()  # as each model starts (at once), then as it ends, with the time left
+    assert [" ".join(line.split()[:3]) for line in lines] == [
+        f"compare: 1/2 {runs / 'deep'}"] * 2 + [f"compare: 2/2 {runs / 'vae'}"] * 2
+    assert lines[0].endswith(" ...") and re.search(r" (measured|cache) in [0-9.]+ s; about \d+ s left$", lines[1])
+    def table(result):  # but for the source column: the second run reads the first one's rows from the cache
+        return [line.rsplit(",", 1)[0] for line in result.stdout.splitlines()]
+
+    assert quiet.stderr == "" and table(loud) == table(quiet)  # the table itself is unchanged
+    assert [line.rsplit(",", 1)[1] for line in quiet.stdout.splitlines()] == ["source", "cache", "cache"]
+
+
+def test_compare_reads_a_row_measured_before_from_the_cache_and_a_shipped_one_from_its_card(runs, tmp_path):
+    import zoo
+
+    run = tmp_path / "run"
+    shutil.copytree(runs / "deep", run)
+    first = zoo.compare([str(run)], limit=40, device="cpu")[0]
+    again = zoo.compare([str(run)], limit=40, device="cpu")[0]
+    assert (first["source"], again["source"]) == ("measured", "cache")
+    assert {k: v for k, v in first.items() if k != "source"} == {k: v for k, v in again.items() if k != "source"}
+    assert zoo.compare([str(run)], limit=41, device="cpu")[0]["source"] == "measured"  # another measurement
+    assert zoo.compare([str(run)], limit=40, device="cpu", reuse=False)[0]["source"] == "measured"
+    shutil.copy(runs / "conv" / "model.safetensors", run / "model.safetensors")  # other weights, other row
+    assert zoo.compare([str(run)], limit=40, device="cpu")[0]["source"] == "measured"
+    (card,) = zoo.compare(["deep-784-2"], device="cpu")
+    (measured,) = zoo.compare(["deep-784-2"], device="cpu", reuse=False)
+    assert (card["source"], measured["source"]) == ("card", "measured")
+    for key in ("mse", "psnr", "ssim", "bce", "pca_mse", "pca_ssim"):  # the card's numbers are what zoo measures
+        assert card[key] == pytest.approx(measured[key], rel=1e-5), key
+    assert card["nll"] is card["fd"] is None
+
+
+def test_compare_sorts_by_any_numeric_column_and_its_table_fits_120_columns(runs):
+    result = cli("compare", "--sort", "nll", "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 120 and lines[0].split()[7:9] == ["nll", "nll_k"]
+    nlls = [line.split()[7] for line in lines[1:]]
+    numbers = [float(v) for v in nlls if v != "-"]
+    assert numbers == sorted(numbers) and len(numbers) >= 3 and nlls[len(numbers):] == ["-"] * (len(nlls) - len(numbers))
+    assert {line.split()[8] for line in lines[1:1 + len(numbers)]} == {"5000"}  # the cards' K, beside their NLL
+    wide = cli("compare", "--sort", "fd", "--wide", "--quiet").stdout.splitlines()
+    assert {"elbo", "pca_fd", "floor_fd", "bce"} <= set(wide[0].split())
+    bad = cli("compare", "--sort", "nlll")
+    assert bad.exit_code == 2 and "nll" in bad.output and bad.output.count("\n") == 1
 
 
 def test_plots_go_beside_the_run_or_under_runs_plots_never_into_the_current_folder(runs, tmp_path, monkeypatch):

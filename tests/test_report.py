@@ -26,10 +26,10 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     result = cli("report", "--out", out, "--force")
     assert result.exit_code == 0, result.output
-    # a line per model on stderr as it is measured, then as its section is drawn
-    said = [line.split(" (")[0] for line in result.stderr.splitlines()]
-    assert sorted(said) == sorted([f"compare: {i}/{len(NAMES)} {n}" for i, n in enumerate(NAMES, 1)]
-                                  + [f"report: {i}/{len(NAMES)} {n}" for i, n in enumerate(NAMES, 1)])
+    # lines per model on stderr, each saying report: as it starts, as its row is read from its card, as it is drawn
+    said = [" ".join(line.split()[:4]) for line in result.stderr.splitlines()]
+    assert said == [f"report: {i}/{len(NAMES)} {n} {what}" for i, n in enumerate(NAMES, 1)
+                    for what in ("...", "card", "drawn")]
     return out / "index.html"
 
 
@@ -104,6 +104,40 @@ def test_bad_input(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(rep, "model_section", broken)
     failed = cli("report", "deep-784-2", "--out", tmp_path / "b", "--force")
     assert failed.exit_code == 1 and (tmp_path / "b" / "index.html").read_bytes() == before
+
+
+def test_an_interrupted_report_leaves_the_models_done_and_never_costs_an_earlier_page(tmp_path, monkeypatch):
+    import zoo.reporting.report as rep
+
+    real, drawn = rep.model_section, []
+
+    def interrupted_at_the_third(target, row):
+        if len(drawn) == 2:
+            raise KeyboardInterrupt
+        drawn.append(target)
+        return real(target, row)
+
+    monkeypatch.setattr(rep, "model_section", interrupted_at_the_third)
+    names = ["deep-784-2", "deep-784-32", "conv-32"]
+    first = cli("report", *names, "--out", tmp_path)
+    assert first.exit_code == 130
+    data = _page_data(tmp_path / "index.html")
+    assert [m["name"] for m in data["models"]] == names[:2] and data["complete"] is False and data["total"] == 3
+    monkeypatch.setattr(rep, "model_section", real)
+    whole = cli("report", *names, "--out", tmp_path, "--force")
+    assert whole.exit_code == 0, whole.output
+    before = (tmp_path / "index.html").read_bytes()
+    assert _page_data(tmp_path / "index.html")["complete"] is True
+    drawn.clear()
+    monkeypatch.setattr(rep, "model_section", interrupted_at_the_third)
+    again = cli("report", *names, "--out", tmp_path, "--force")
+    assert again.exit_code == 130 and (tmp_path / "index.html").read_bytes() == before  # the earlier page intact
+    assert _page_data(tmp_path / "index.partial.html")["complete"] is False
+
+
+def _page_data(path):
+    text = path.read_text()
+    return json.loads(text.split('<script id="data" type="application/json">')[1].split("</script>")[0])
 
 
 def test_the_readme_figures_are_the_shipped_grids_upscaled_and_captioned():

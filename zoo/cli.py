@@ -12,14 +12,14 @@ from typing import Any, Callable, Optional, Tuple
 
 import click
 
-from .cli_options import DEVICE_OPTION, FORMAT_OPTION, LIMIT_OPTION, METRIC_CHOICE, QUIET_OPTION, THREADS_HELP, threads_option
+from .cli_options import DEVICE_OPTION, FORMAT_OPTION, LIMIT_OPTION, QUIET_OPTION, THREADS_HELP, threads_option
 from .cli_plot import plot_group
 from .cli_sample import sample_command
 from .cli_sweep import sweep_command
 from .console import ZooGroup
 from .data import image_shape
 from .errors import UsageError
-from .evaluation.results import ALL_METRICS, COMPARE_COLUMNS, COMPARE_SAMPLES, EVAL_METRICS, compare, eval_rows
+from .evaluation.results import ALL_METRICS, EVAL_METRICS, SORTABLE, compare, compare_columns, eval_rows
 from .recipe import OVERRIDES, parse_setting
 from .registry import get_entry, list_models
 from .reporting.model_figures import write_comparison
@@ -168,21 +168,29 @@ def eval_command(target: str, metrics: tuple, fmt: str, probe: bool, baseline: b
 
 @main.command("compare", short_help="every trained model, best first")
 @click.argument("names", nargs=-1, metavar="[NAME|PATH]...")
-@click.option("--metric", type=METRIC_CHOICE, default="ssim", show_default=True, help="Sort by this metric, best first.")
+@click.option("--metric", "--sort", "metric", type=click.Choice(SORTABLE), default="ssim", show_default=True,
+              help="Sort by this column, best first (lower first but for psnr, ssim and elbo).")
 @FORMAT_OPTION
+@click.option("--wide", is_flag=True, help="Every column in the table (JSON and CSV always have them all).")
 @click.option("--out", type=click.Path(file_okay=False), help="Also write a bar chart and a side-by-side figure here.")
 @LIMIT_OPTION
 @DEVICE_OPTION
-@click.option("--samples", type=click.IntRange(min=1), default=COMPARE_SAMPLES, show_default=True,
-              help="Importance samples per image for the nll and elbo columns (likelihood models on mnist-binary).")
+@click.option("--samples", type=click.IntRange(min=1),
+              help="Importance samples per image of the nll and elbo columns [default: a card's 5000 where a shipped "
+                   "card serves, else 100]; the nll_k column says which.")
+@click.option("--remeasure", is_flag=True, help="Measure every model now: neither the cards nor the cache.")
 @QUIET_OPTION
 @threads_option
-def compare_command(names: tuple, metric: str, fmt: str, out: Optional[str], limit: Optional[int], device: str,
-                    samples: int, quiet: bool) -> None:
-    """Compare every model with weights (or those named) beside PCA of the same code size."""
+def compare_command(names: tuple, metric: str, fmt: str, wide: bool, out: Optional[str], limit: Optional[int],
+                    device: str, samples: Optional[int], remeasure: bool, quiet: bool) -> None:
+    """Compare every model with weights (or those named) beside PCA of the same code size.
+
+    A shipped entry's row comes from its card (the weights' SHA-256 checked) and a row measured before from the
+    cache ($ZOO_CACHE_DIR/measurements); the source column says which. Progress goes to stderr, the table to
+    stdout."""
     rows = compare(list(names) or None, metric=metric, limit=limit, device=device, samples=samples,
-                   progress=None if quiet else progress_line)
-    click.echo(render(rows, COMPARE_COLUMNS, fmt))  # the metrics, nll, elbo and fd, PCA's metrics and fd
+                   reuse=not remeasure, progress=None if quiet else progress_line)
+    click.echo(render(rows, compare_columns(metric, wide or fmt in ("json", "csv")), fmt))
     if out:
         for path in write_comparison(rows, metric, out, device=device):
             click.echo(f"wrote {path}", err=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -114,15 +114,17 @@ def image_rows_figure(rows: List[tuple], *, title: str = ""):
     return fig
 
 
-def bar_figure(names: List[str], values: List[float], baselines: List[float], *, label: str, title: str = ""):
-    """Horizontal bars of a metric per model, each with its PCA baseline beside it."""
+def bar_figure(names: List[str], values: List[float], baselines: Optional[List[float]], *, label: str,
+               title: str = ""):
+    """Horizontal bars of a metric per model, each with its PCA baseline beside it (where there is one)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 0.45 * len(names) + 1.2), dpi=100)
     ax = fig.add_subplot()
     ys = list(range(len(names)))
     ax.barh([y - 0.2 for y in ys], values, height=0.4, label="model")
-    ax.barh([y + 0.2 for y in ys], baselines, height=0.4, label="PCA, same code size", color="lightgrey")
+    if baselines is not None:
+        ax.barh([y + 0.2 for y in ys], baselines, height=0.4, label="PCA, same code size", color="lightgrey")
     ax.set_yticks(ys, names)
     ax.invert_yaxis()  # best (first) at the top, each model's bar above its baseline
     ax.set_xlabel(label)

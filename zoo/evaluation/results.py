@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import torch
 
@@ -15,6 +15,7 @@ from ..registry import list_models
 from ..seeds import derive_seed
 from ..weights import has_weights, load
 from .likelihood import fits_data, nll
+from .measured import row_of
 from .metrics import METRICS
 from .pca import load_pca
 from .probe import linear_probe
@@ -23,9 +24,22 @@ from .scoring import check_model, device_of, model_dataset, score
 DEFAULT_METRICS = ("mse", "psnr", "ssim")
 ALL_METRICS = tuple(METRICS)
 EVAL_METRICS = (*METRICS, "nll")  # zoo eval also takes nll: importance-sampled, with its ELBO beside it
-COMPARE_SAMPLES = 100  # importance samples per image in zoo compare's nll column (zoo eval: 5000)
-COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", *METRICS, "nll", "elbo", "fd",
-                   *(f"pca_{m}" for m in METRICS), "pca_fd", "floor_fd"]
+COMPARE_COLUMNS = ["name", "dataset", "latent_dim", "params", *METRICS, "nll", "nll_k", "elbo", "fd",
+                   *(f"pca_{m}" for m in METRICS), "pca_fd", "floor_fd", "source"]
+# what zoo compare's table shows without --wide (fits 120 columns): the rest is in --wide, JSON and CSV
+COMPARE_NARROW = ["name", "dataset", "latent_dim", "params", "mse", "psnr", "ssim", "nll", "nll_k", "fd", "source"]
+SORTABLE = [c for c in COMPARE_COLUMNS if c not in ("name", "dataset", "source")]  # the numeric columns
+
+
+def compare_columns(metric: str, wide: bool) -> List[str]:
+    """The columns of zoo compare's table: all of them, or the narrow set with PCA's value of the sort column."""
+    if wide:
+        return COMPARE_COLUMNS
+    pca = [f"pca_{metric}"] if f"pca_{metric}" in COMPARE_COLUMNS else ["pca_ssim"] if metric == "ssim" else []
+    return [*COMPARE_NARROW[:-1], *pca, COMPARE_NARROW[-1]]
+
+
+HIGHER_IS_BETTER = {c for c in SORTABLE if c.removeprefix("pca_") in ("psnr", "ssim", "elbo")}
 
 
 def check_metrics(metrics: Union[str, Iterable[str]]) -> tuple:
@@ -95,18 +109,29 @@ def evaluate_pca(dataset: str, k: int, *, metrics: Iterable[str] = DEFAULT_METRI
 
 @checked_call
 def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limit: Optional[int] = None,
-            device=None, samples: int = COMPARE_SAMPLES,
-            progress: Optional[Callable[[str], None]] = None) -> List[Dict[str, Any]]:
-    """Every model with weights (or ``names``: registry names or run folders), best first by ``metric``;
-    ``progress``, when given, is called with one line per model as it is measured.
+            device=None, samples: Optional[int] = None, reuse: bool = True,
+            progress: Optional[Callable[[str], None]] = None, label: str = "compare") -> List[Dict[str, Any]]:
+    """Every model with weights (or ``names``: registry names or run folders), best first by ``metric`` (any
+    numeric column; a model without it comes last); ``progress``, when given, is called with a line as each
+    model starts and as it ends (with an estimate of the time left), each beginning with ``label``.
 
     Each row: name, dataset, latent_dim, params, the four metrics, ``nll`` and ``elbo`` (nats per test
-    image, importance-sampled with ``samples`` draws; None for a model without a likelihood or on grey
+    image, importance-sampled with ``nll_k`` draws; None for a model without a likelihood or on grey
     data), ``fd`` (a generative MNIST model's 10,000 samples; None otherwise), ``pca_*`` the four metrics for
     PCA with as many components as the model's code, fitted on the same data set's train split, ``pca_fd``
-    that PCA's Gaussian samples' fd and ``floor_fd`` the training images'.
+    that PCA's Gaussian samples' fd and ``floor_fd`` the training images', and ``source``: a shipped entry's
+    card, the measurement cache or ``measured`` now (zoo.evaluation.measured; ``reuse=False`` measures all).
+    ``samples`` (K of the NLL): None takes a card's K (5000) where a card serves, else 100.
     """
-    check_metrics(metric)
+    check_sort(metric)
+    return sort_rows(list(compare_rows(names, limit=limit, device=device, samples=samples, reuse=reuse,
+                                       progress=progress, label=label)), metric)
+
+
+def compare_rows(names: Optional[Sequence[str]] = None, *, limit: Optional[int] = None, device=None,
+                 samples: Optional[int] = None, reuse: bool = True, progress: Optional[Callable[[str], None]] = None,
+                 label: str = "compare") -> Iterator[Dict[str, Any]]:
+    """:func:`compare`'s rows one at a time, in the order of ``names`` (what zoo report writes as it goes)."""
     if isinstance(names, (str, os.PathLike)):  # one name
         names = [names]
     if not names:
@@ -114,26 +139,35 @@ def compare(names: Optional[Sequence[str]] = None, *, metric: str = "ssim", limi
         if not names:
             raise UsageError("No registry model has trained weights yet; name run folders instead, "
                              "e.g. zoo compare runs/deep-784-32")
-    rows, baselines = [], {}
+    baselines: Dict[Any, Any] = {}
+    began = time.perf_counter()
     for number, name in enumerate(names, 1):
         started = time.perf_counter()
-        model = load(name, device=device)
-        entry = model.entry
-        row = {"name": str(name), "dataset": entry.dataset, "latent_dim": entry.latent_dim,
-               "params": model.num_parameters()}
-        result = evaluate(model, metrics=ALL_METRICS, limit=limit)
-        row.update({m: result[m] for m in ALL_METRICS})
-        row.update(likelihood_columns(model, entry.dataset, samples, limit))
-        key = (entry.dataset, entry.latent_dim, str(device_of(model)))  # models of one code size share it
-        if key not in baselines:
-            baselines[key] = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit,
-                                          device=device_of(model))
-        row.update({f"pca_{m}": baselines[key][m] for m in ALL_METRICS})
-        row.update(sample_columns(model, entry.dataset, entry.latent_dim, baselines))
-        rows.append(row)
         if progress is not None:
-            progress(f"compare: {number}/{len(names)} {name} ({time.perf_counter() - started:.1f} s)")
-    return sort_rows(rows, metric)
+            progress(f"{label}: {number}/{len(names)} {name} ...")
+        model = load(name, device=device)
+        row = row_of(name, model, limit=limit, samples=samples, reuse=reuse,
+                     measure=lambda k: _measure(model, limit, k, baselines))
+        if progress is not None:
+            now = time.perf_counter()
+            left = (now - began) / number * (len(names) - number)
+            progress(f"{label}: {number}/{len(names)} {name} {row['source']} in {now - started:.1f} s"
+                     + (f"; about {left:.0f} s left" if number < len(names) else ""))
+        yield row
+
+
+def _measure(model, limit: Optional[int], samples: int, baselines: Dict[Any, Any]) -> Dict[str, Any]:
+    entry = model.entry
+    result = evaluate(model, metrics=ALL_METRICS, limit=limit)
+    row = {m: result[m] for m in ALL_METRICS}
+    row.update(likelihood_columns(model, entry.dataset, samples, limit))
+    key = (entry.dataset, entry.latent_dim, str(device_of(model)))  # models of one code size share it
+    if key not in baselines:
+        baselines[key] = evaluate_pca(entry.dataset, entry.latent_dim, metrics=ALL_METRICS, limit=limit,
+                                      device=device_of(model))
+    row.update({f"pca_{m}": baselines[key][m] for m in ALL_METRICS})
+    row.update(sample_columns(model, entry.dataset, entry.latent_dim, baselines))
+    return row
 
 
 def likelihood_columns(model, dataset: str, samples: int, limit: Optional[int]) -> Dict[str, Any]:
@@ -160,9 +194,18 @@ def sample_columns(model, dataset: str, k: int, cache: Dict[Any, Any]) -> Dict[s
     return {"fd": fd(model)["fd"], "pca_fd": cache[("fd", dataset, k)], "floor_fd": cache[("floor", dataset)]}
 
 
-def sort_rows(rows: List[Dict[str, Any]], metric: str) -> List[Dict[str, Any]]:
-    """Best first by ``metric`` (descending where higher is better)."""
-    return sorted(rows, key=lambda r: r[metric], reverse=METRICS[metric].higher_is_better)
+def check_sort(column: str) -> str:
+    if column not in SORTABLE:
+        hint = did_you_mean(column, SORTABLE) or f" Columns: {', '.join(SORTABLE)}."
+        raise UsageError(f"Cannot sort by {column!r}.{hint}")
+    return column
+
+
+def sort_rows(rows: List[Dict[str, Any]], column: str) -> List[Dict[str, Any]]:
+    """Best first by ``column`` (descending where higher is better); rows without it last, in their order."""
+    check_sort(column)
+    sign = -1 if column in HIGHER_IS_BETTER else 1
+    return sorted(rows, key=lambda r: (r.get(column) is None, sign * r[column] if r.get(column) is not None else 0))
 
 
 def eval_rows(target: str, *, metrics: Iterable[str] = ALL_METRICS, limit: Optional[int] = None,

@@ -10,6 +10,7 @@ import torch
 from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError, option
 from ..evaluation.metrics import METRICS
+from ..evaluation.results import HIGHER_IS_BETTER
 from ..evaluation.scoring import continuous_view, device_of, model_dataset
 from ..figures import bar_figure, image_grid, image_rows_figure, reconstruction_grid, save_figure, scatter_figure
 from ..weights import load
@@ -110,10 +111,12 @@ def interpolation_grid(model, *, start: int = 0, end: int = 1, steps: int = 10, 
 def write_comparison(rows: List[Dict[str, Any]], metric: str, out: str, *, device=None, n: int = 8) -> List[Path]:
     """``<metric>.png`` (bars, with PCA baselines) and ``reconstructions.png`` (same test images, every model)."""
     out_dir = Path(out)
-    label = METRICS[metric].label
+    label = METRICS[metric].label if metric in METRICS else metric
     paths = [out_dir / f"{metric}.png", out_dir / "reconstructions.png"]
-    better = "higher" if METRICS[metric].higher_is_better else "lower"
-    bars = bar_figure([Path(r["name"]).name for r in rows], [r[metric] for r in rows], [r[f"pca_{metric}"] for r in rows],
+    better = "higher" if metric in HIGHER_IS_BETTER else "lower"
+    have = [r for r in rows if r.get(metric) is not None]  # the models with this column
+    baselines = [r[f"pca_{metric}"] for r in have] if all(r.get(f"pca_{metric}") is not None for r in have) else None
+    bars = bar_figure([Path(r["name"]).name for r in have], [r[metric] for r in have], baselines,
                       label=label, title=f"{label} on the test split ({better} is better)")
     save_figure(paths[0], bars)
     image_rows: List[tuple] = []

@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -20,10 +21,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .. import hf
 from ..data import dataset_info, load_dataset, to_float
 from ..errors import UsageError, WeightsError, option, shown
-from ..evaluation.results import compare
+from ..evaluation.measured import weights_file
+from ..evaluation.results import compare_rows, sort_rows
 from ..evaluation.sampling import generative
 from ..figures import reconstruction_grid
 from ..io import atomic_write_text
@@ -32,7 +33,7 @@ from ..models.capabilities import dense_decoder
 from ..registry import NAME_RE, list_models, load_registry
 from ..seeds import derive_seed
 from ..training.outputs import TrainingFacts
-from ..weights import WEIGHTS_FILE, has_weights, hf_weights, load, read_metadata, shipped_weights
+from ..weights import WEIGHTS_FILE, has_weights, load, read_metadata
 from .model_figures import interpolation_grid, latent_points, samples_grid
 
 LOGGER = logging.getLogger("zoo")
@@ -57,16 +58,6 @@ def file_uri(path: Path) -> Optional[str]:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode() if path.is_file() else None
 
 
-def weights_path(target: str) -> Path:
-    """The weights file of a registry name (shipped), a run folder / file, or an ``hf://`` repository."""
-    if hf.is_hf(target):
-        return hf_weights(target)
-    if target in list_models():
-        return shipped_weights(target)
-    path = Path(target)
-    return path / WEIGHTS_FILE if path.is_dir() else path
-
-
 def decoder_layers(model: torch.nn.Module) -> Optional[List[Dict[str, Any]]]:
     """The decoder as [{"w": rows, "b": ..., "act": name}] when it is Linear layers and activations
     (what the page can compute), else None."""
@@ -87,7 +78,7 @@ def _b64(t: torch.Tensor) -> str:
 @torch.no_grad()
 def model_section(target: str, row: Dict[str, Any]) -> Dict[str, Any]:
     model = load(target, device="cpu")
-    entry, path = model.entry, weights_path(target)
+    entry, path = model.entry, weights_file(target)
     info = dataset_info(entry.dataset)
     test = load_dataset(entry.dataset, "test")
     x = to_float(test.images[:16])
@@ -150,7 +141,12 @@ def script_json(value: Any) -> str:
 def build_report(targets: Sequence[str], out: Path, *, force: bool = False,
                  progress: Optional[Callable[[str], None]] = None) -> Path:
     """Write ``out/index.html`` for ``targets`` (default: every registry entry with weights); ``progress``,
-    when given, is called with a line per model as it is measured and as its section is drawn."""
+    when given, is called with a line per model (``report: i/n NAME ...``) as it starts, as its row is read or
+    measured (zoo.evaluation.measured: a shipped card, the cache, or measured now) and as its section is drawn.
+
+    The page is rewritten after each model, marked incomplete until the last: an interrupted report leaves a
+    page of the models done. Over an existing page (``force``) the new one grows as ``index.partial.html`` and
+    replaces ``index.html`` when complete."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise UsageError(f"{shown(out)} exists; choose another {option('--out')} or pass "
@@ -160,7 +156,7 @@ def build_report(targets: Sequence[str], out: Path, *, force: bool = False,
     for target in names:
         if NAME_RE.match(str(target)) and not Path(target).exists():
             load_registry().get(target)  # an unknown name: did you mean...
-        if target not in list_models() and not weights_path(target).is_file():
+        if target not in list_models() and not weights_file(target).is_file():
             if Path(target).is_dir():
                 LOGGER.warning(f"{shown(target)} holds no {WEIGHTS_FILE}; left out of the report")
                 continue
@@ -168,15 +164,28 @@ def build_report(targets: Sequence[str], out: Path, *, force: bool = False,
         usable.append(target)
     if not usable:
         raise UsageError("Nothing to report: no model with weights among the names given")
-    rows = {str(r["name"]): r for r in compare(usable, metric="ssim", device="cpu", progress=progress)}
-    sections = []
-    for number, target in enumerate(usable, 1):
-        started = time.perf_counter()
-        sections.append(model_section(target, rows[str(target)]))
-        if progress is not None:
-            progress(f"report: {number}/{len(usable)} {target} ({time.perf_counter() - started:.1f} s)")
-    page = TEMPLATE.read_text(encoding="utf-8").replace("__ZOO_DATA__", script_json(
-        {"models": sections, "order": [str(r) for r in rows]}))
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "index.html", page)
+    # the page is written as each model is done: over a page that exists (--force) as index.partial.html,
+    # which replaces it only when complete, so that an interrupted report never costs the earlier one
+    partial = out / ("index.partial.html" if (out / "index.html").exists() else "index.html")
+    rows: Dict[str, Dict[str, Any]] = {}
+    sections: List[Dict[str, Any]] = []
+    for number, row in enumerate(compare_rows(usable, device="cpu", progress=progress, label="report"), 1):
+        started = time.perf_counter()
+        target = usable[number - 1]
+        rows[str(target)] = row
+        sections.append(model_section(target, row))
+        _write_page(partial, sections, rows, len(usable))  # an interrupted report leaves the models done so far
+        if progress is not None:
+            progress(f"report: {number}/{len(usable)} {target} drawn in {time.perf_counter() - started:.1f} s")
+    if partial.name != "index.html":
+        os.replace(partial, out / "index.html")
     return out / "index.html"
+
+
+def _write_page(path: Path, sections: List[Dict[str, Any]], rows: Dict[str, Dict[str, Any]], total: int) -> None:
+    """The page with the sections so far, the table best first by SSIM, and whether models are missing."""
+    order = [str(r["name"]) for r in sort_rows(list(rows.values()), "ssim")]
+    page = TEMPLATE.read_text(encoding="utf-8").replace("__ZOO_DATA__", script_json(
+        {"models": sections, "order": order, "complete": len(sections) == total, "total": total}))
+    atomic_write_text(path, page)

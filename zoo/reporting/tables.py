@@ -20,14 +20,18 @@ def cell(value: Any, column: str = "") -> str:
     if isinstance(value, float):
         if column.endswith("psnr"):
             return f"{value:.2f}"
-        if column.endswith("accuracy"):
+        if column.endswith("accuracy") or column == "bits_per_dim":
             return f"{value:.4f}"
+        if column.endswith(("nll", "elbo", "fd")):  # nats per image, Fréchet distances: their SE is above 0.01
+            return f"{value:.2f}"
         return f"{value:.4f}" if column.endswith("ssim") else f"{value:.6f}"
     return str(value)
 
 
 def _numeric(rows: List[Dict[str, Any]], column: str) -> bool:
-    return all(isinstance(r.get(column), (int, float)) and not isinstance(r.get(column), bool) for r in rows)
+    """Whether the column holds numbers (and None, shown as ``-``) and at least one number."""
+    values = [r.get(column) for r in rows if r.get(column) is not None]
+    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
 def render(rows: List[Dict[str, Any]], columns: Sequence[str], fmt: str = "table") -> str:
