@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -281,3 +282,14 @@ print(float((big / 100).max()) == 0)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-5:] == ["True"] * 5, out.stdout
+
+
+def test_an_nll_run_without_a_terminal_says_its_estimate_once_then_a_line_each_tenth():
+    model = zoo.load("vae-binary", device="cpu")
+    said = []
+    zoo.nll(model, samples=2000, limit=100, say=said.append, progress=True)  # pytest's stderr: no terminal
+    first, *rest = said
+    assert first.startswith("nll: 100 images x 2,000 samples in ") and "(the first took " in first
+    assert len(rest) >= 1 and all(re.fullmatch(r"nll: \d+/\d+ passes in \d+ s(, about \d+ s left)?", line) for line in rest)
+    assert rest[-1].split()[1].split("/")[0] == rest[-1].split()[1].split("/")[1]  # the last: all passes done
+    assert not any("first took" in line for line in rest)

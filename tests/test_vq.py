@@ -191,3 +191,16 @@ def test_the_shipped_vq_vae_samples_from_its_prior_and_refuses_gmm(tmp_path):
     block = code_prior_block(model, "mnist")  # the card's prior NLL, measured again on all test codes
     assert block["test_nll"] == pytest.approx(card["code_prior"]["test_nll"], rel=1e-5)
     assert block["bits_per_position"] < block["uniform_bits"]  # the prior has learnt something of the codes
+
+
+def test_a_long_prior_draw_says_its_estimate_first_and_draws_the_same_samples(monkeypatch):
+    from zoo.evaluation import sampling
+
+    model = zoo.load("vq-vae-49", device="cpu")
+    quiet = sampling.sample(model, 80, seed=3)
+    clock = iter(range(0, 1000, 2))  # each reading of the clock 2 s later: the 64 timed codes took 2 s
+    monkeypatch.setattr(sampling.time, "perf_counter", lambda: next(clock))
+    said = []
+    loud = sampling.sample(model, 80, seed=3, say=said.append)
+    assert said == ["sample: 80 codes from vq-vae-49's prior, about 2 s"]  # 2 s * 80 / 64
+    assert torch.equal(quiet, loud)  # the timed draw is another generator's: the samples are the same

@@ -133,7 +133,7 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
         force: take more than ``MAX_SAMPLES`` (100,000) samples per image; without it such a run is refused once
             its first pass has timed it, the estimate in the message.
         say: called with a line giving the run's size and its estimated time, after the first pass.
-        progress: a bar of the passes on stderr (where it is a terminal).
+        progress: a bar of the passes on stderr where it is a terminal, else a line to ``say`` at each tenth.
     Returns:
         ``{"dataset", "n", "samples", "nll", "elbo", "nll_sem", "bits_per_dim"}`` (``nll_sem``: its standard error
         over images; ``bits_per_dim``: the NLL per value in bits, the unit of 8-bit likelihoods).
@@ -156,7 +156,7 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
 
     bar = tqdm(total=passes, desc="nll", unit="pass", file=sys.stderr, disable=not progress or not sys.stderr.isatty(),
                leave=False)
-    started = time.perf_counter()
+    started, finished, tenths = time.perf_counter(), 0, 0
     generator = torch.Generator(device).manual_seed(seed)
     with bar, eval_mode(model), flush_denormal(device), \
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -170,8 +170,14 @@ def nll(model: torch.nn.Module, *, samples: int = 5000, dataset: Optional[str] =
                 w = draw(min(chunk, samples - done)).double()  # the mean-exp in float64
                 running = torch.logaddexp(running, torch.logsumexp(w, dim=0))
                 elbo_sum += w.sum()
-                if bar.n == 0:
+                finished += 1
+                if finished == 1:
                     _estimate(len(images), samples, passes, time.perf_counter() - started, force, say)
+                elif bar.disable and say is not None and progress and finished * 10 // passes > tenths:
+                    tenths = finished * 10 // passes  # no bar (stderr is not a terminal): a line each tenth
+                    spent = time.perf_counter() - started
+                    say(f"nll: {finished:,}/{passes:,} passes in {_duration(spent)}"
+                        + (f", about {_duration(spent / finished * (passes - finished))} left" if finished < passes else ""))
                 bar.update(1)
             per_image.append(running - math.log(samples))
     log_px = torch.cat(per_image).cpu()

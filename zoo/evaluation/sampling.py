@@ -13,6 +13,7 @@ A family's default sampler is its class attribute ``default_sampler`` (``prior``
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Tuple
 
@@ -143,8 +144,15 @@ def gaussian_mixture(model: torch.nn.Module, *, refit: bool = False, path: Optio
 
 
 @torch.no_grad()
+def _silent(line: str) -> None:
+    pass
+
+
+ESTIMATE_DRAW = 64  # codes drawn (and dropped) to time a long prior draw before it starts
+
+
 def sample(model: torch.nn.Module, n: int, *, sampler: Optional[str] = None, seed: int = 0,
-           say: Callable[[str], None] = lambda line: None) -> torch.Tensor:
+           say: Callable[[str], None] = _silent) -> torch.Tensor:
     """``n`` images (n, C, H, W), float32 in [0, 1] on the CPU, from ``model`` by ``sampler`` (``"prior"`` or
     ``"gmm"``; default: the model's ``default_sampler``), drawn from a generator seeded with ``seed``."""
     return torch.cat(list(sample_chunks(model, n, sampler=sampler, seed=seed, say=say)))
@@ -160,15 +168,23 @@ def check_request(model: torch.nn.Module, n: int, *, sampler: Optional[str], see
 
 
 def sample_chunks(model: torch.nn.Module, n: int, *, sampler: Optional[str] = None, seed: int = 0,
-                  say: Callable[[str], None] = lambda line: None) -> Iterator[torch.Tensor]:
+                  say: Callable[[str], None] = _silent) -> Iterator[torch.Tensor]:
     """:func:`sample`'s images, ``CHUNK`` at a time (the same images: the codes are drawn first, then decoded a
-    chunk at a time), so that a caller keeps only what it needs of them. Checks run before the first chunk."""
+    chunk at a time), so that a caller keeps only what it needs of them. Checks run before the first chunk.
+    Given ``say``, a prior draw of more than ``ESTIMATE_DRAW`` codes is timed on that many first (other draws,
+    dropped) and its estimate said where it is above a second (a PixelCNN prior draws position by position)."""
     sampler = check_request(model, n, sampler=sampler, seed=seed)
     device = device_of(model)
     if sampler == "gmm":  # the mixture lives on the CPU: the same draws on every device
         codes = gaussian_mixture(model, say=say).sample(n, torch.Generator().manual_seed(seed))
     else:
         with eval_mode(model):
+            if say is not _silent and n > ESTIMATE_DRAW:
+                started = time.perf_counter()
+                model.sample_prior(ESTIMATE_DRAW, torch.Generator(device=device).manual_seed(seed + 1))
+                about = (time.perf_counter() - started) * n / ESTIMATE_DRAW
+                if about > 1:
+                    say(f"sample: {n:,} codes from {model_name(model)}'s prior, about {about:.0f} s")
             codes = model.sample_prior(n, torch.Generator(device=device).manual_seed(seed))
     return _decoded(model, codes, device)
 
