@@ -113,7 +113,7 @@ def test_two_ranks_of_half_the_batch_equal_one_process_and_only_rank_zero_writes
     moved = max((a[k] - b[k]).abs().max().item() for k in a)
     assert moved <= 1e-5, f"2 ranks differ from 1 process by {moved}"
     # rank 0 alone printed: one line per epoch and one summary, not two of each
-    assert two.stdout.count("epoch   1/2") == 1 and two.stdout.count("saved ") == 1, two.stdout
+    assert two.stderr.count("epoch   1/2") == 1 and two.stdout.count("saved ") == 1, two.stdout
     summary = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 60
     assert json.loads((tmp_path / "two" / "config.json").read_text())["world_size"] == 2

@@ -1,7 +1,7 @@
 """The command line's console: one-line errors with their exit status (:class:`ZooGroup`), and logging.
 
 zoo's library code logs to the ``zoo`` logger and never configures it; the CLI calls
-:func:`configure_logging` to show progress on stdout and warnings on stderr."""
+:func:`configure_logging` to show progress and warnings on stderr (results go to stdout)."""
 from __future__ import annotations
 
 import logging
@@ -23,17 +23,14 @@ class _LineFormatter(logging.Formatter):
 
 
 def configure_logging() -> None:
-    """The ``zoo`` logger on the terminal: progress lines on stdout, warnings on stderr."""
+    """The ``zoo`` logger on the terminal: progress lines and warnings on stderr, so that stdout holds only a
+    command's results (a table, JSON, the line saying what was written) whether or not it is piped."""
     logger = logging.getLogger("zoo")
     if logger.handlers:
         return
-    out = logging.StreamHandler(sys.stdout)
-    out.addFilter(lambda record: record.levelno < logging.WARNING)
     err = logging.StreamHandler(sys.stderr)
-    err.setLevel(logging.WARNING)
-    for handler in (out, err):
-        handler.setFormatter(_LineFormatter())
-        logger.addHandler(handler)
+    err.setFormatter(_LineFormatter())
+    logger.addHandler(err)
     logger.setLevel(logging.INFO)
 
 
