@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 import zoo  # noqa: E402
 from zoo.reporting.cards import SHIPPED_FILES, add_sampling, write_card  # noqa: E402
-from zoo.reporting.readme import refresh_readme, write_readme_figures  # noqa: E402
+from zoo.reporting.readme import refresh_docs, write_readme_figures  # noqa: E402
 
 
 def set_aside_if_stale(name: str, run: Path) -> None:
@@ -86,7 +86,7 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cards-only", action="store_true", help="do not train; re-measure weights/ as it is")
     parser.add_argument("--readme-only", action="store_true",
-                        help="do not train or measure; rewrite the README's tables and figures from the cards as they are")
+                        help="do not train or measure; rewrite the tables and figures of the README and docs/ from the cards as they are")
     parser.add_argument("--add-sampling", action="store_true",
                         help="do not train or re-measure; add the samples and their fd to each named card as it is")
     parser.add_argument("--restamp", action="store_true",
@@ -120,7 +120,7 @@ def main() -> int:
     cards = [json.loads((weights / n / "card.json").read_text()) for n in zoo.list_models()
              if (weights / n / "card.json").is_file()]
     write_readme_figures(REPO, [c["name"] for c in cards])
-    refresh_readme(REPO / "README.md", cards)
+    refresh_docs(REPO, cards)
     return 0
 
 

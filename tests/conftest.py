@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,26 @@ def fashion_batch(data_dir) -> torch.Tensor:
     from zoo.data import load_dataset, to_float
 
     return to_float(load_dataset("fashion-mnist", "test").images[:16])
+
+
+DOC_FILES = ["README.md", *sorted(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))]
+BLOCK = re.compile(r"(?:<!-- ([^>]+?) -->\n[ \t]*)?```(\w*)\n(.*?)^[ \t]*```", flags=re.S | re.M)
+
+
+def doc_blocks():
+    """Every fenced code block of the README and the docs pages: (file, marker or None, language, body)."""
+    found = []
+    for name in DOC_FILES:
+        for marker, lang, body in BLOCK.findall((REPO / name).read_text(encoding="utf-8")):
+            found.append((name, marker or None, lang, textwrap.dedent(body)))  # a block in a list item: indented
+    return found
+
+
+@pytest.fixture(scope="session")
+def doc_block():
+    """The body of the code block marked ``<!-- MARKER -->`` in the README or a docs page (exactly one)."""
+    def find(marker: str) -> str:
+        (body,) = [b for _, m, _, b in doc_blocks() if m == marker]
+        return body
+
+    return find

@@ -139,9 +139,8 @@ def test_a_plugin_model_without_its_registry_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_readme_commands_run_as_written(tmp_path):
-    text = (zoo.paths.REPO_DIR / "README.md").read_text()
-    (block,) = re.findall(r"<!-- elsewhere:run.sh -->\n```bash\n(.*?)```", text, flags=re.S)
+def test_the_export_commands_of_the_docs_run_as_written(tmp_path, doc_block):
+    block = doc_block("elsewhere:run.sh")
     (tmp_path / "run.sh").write_text(block)
     shutil.copy(zoo.paths.REPO_DIR / "hubconf.py", tmp_path / "hubconf.py")  # "a checkout of this repository"
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],

@@ -250,14 +250,12 @@ def test_the_frechet_distance_matches_the_scipy_formula():
     assert frechet_distance(m1, s1, m1, s1) == pytest.approx(0.0, abs=1e-8)
 
 
-def test_the_readme_sample_lines_run_as_written(tmp_path, monkeypatch):
-    """README's `zoo sample` block, each line as written (fewer samples for the 10,000), in a fresh folder."""
-    import re
+def test_the_sample_lines_of_the_docs_run_as_written(tmp_path, monkeypatch, doc_block):
+    """docs/samples.md's `zoo sample` block, each line as written (fewer samples for the 10,000), in a fresh folder."""
     import shlex
 
     monkeypatch.chdir(tmp_path)
-    text = (zoo.paths.REPO_DIR / "README.md").read_text()
-    block = re.search(r"### Samples and their quality.*?```bash\n(.*?)```", text, flags=re.S).group(1)
+    block = doc_block("samples")
     lines = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
     assert [words[:2] for words in lines] == [["zoo", "sample"]] * 3
     for words in lines:

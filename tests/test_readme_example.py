@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +11,10 @@ import pytest
 import zoo.paths
 
 
-def examples():
-    text = (zoo.paths.REPO_DIR / "README.md").read_text()
-    return dict(re.findall(r"<!-- example:(\S+) -->\n```\w+\n(.*?)```", text, flags=re.S))
-
-
 @pytest.mark.slow
-def test_the_readme_example_runs_as_written(tmp_path):
-    files = examples()
+def test_the_own_data_example_runs_as_written(tmp_path, doc_block):
+    """docs/own-data.md's example: its plugin, registry file and commands, in a fresh folder."""
+    files = {name: doc_block(f"example:{name}") for name in ("my_plugin.py", "my_registry.json", "run.sh")}
     assert set(files) == {"my_plugin.py", "my_registry.json", "run.sh"}
     for name, body in files.items():
         (tmp_path / name).write_text(body)
@@ -36,12 +31,11 @@ def test_the_readme_example_runs_as_written(tmp_path):
     assert float(tiny[6]) < float(pca[6])  # the MSE column: the plugin model beats PCA-8
 
 
-def test_the_quick_start_trains_as_written_with_no_data_in_the_cache(tmp_path):
+def test_the_quick_start_trains_as_written_with_no_data_in_the_cache(tmp_path, doc_block):
     """The Quick start's lines after the install, in the checkout, with an empty home (no cached data, no
     ZOO_DATA_DIR beforehand): its export finds the data beside the checkout. One epoch of two batches
     stands for the recipe, into a temporary run folder."""
-    text = (zoo.paths.REPO_DIR / "README.md").read_text()
-    block = re.search(r"<!-- quickstart -->\n```bash\n(.*?)```", text, flags=re.S).group(1)
+    block = doc_block("quickstart")
     lines = [line.split("#")[0].strip() for line in block.splitlines()]
     export = next(line for line in lines if line.startswith("export ZOO_DATA_DIR="))
     train = next(line for line in lines if line.startswith("zoo train "))

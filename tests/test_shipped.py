@@ -74,8 +74,8 @@ def test_a_likelihood_card_is_reproduced_by_zoo_nll(name):
     assert result["elbo"] == pytest.approx(check["elbo"], rel=1e-6)
 
 
-def test_the_readme_likelihood_table_states_each_card():
-    text = (REPO_DIR / "README.md").read_text()
+def test_the_likelihood_table_of_the_docs_states_each_card():
+    text = (REPO_DIR / "docs" / "results.md").read_text()
     table = text[text.index("<!-- likelihood:start -->"): text.index("<!-- likelihood:end -->")]
     for name, arch in LIKELIHOOD_FAMILIES.items():
         like = card(name)["likelihood"]
@@ -108,11 +108,14 @@ def test_every_entry_beats_pca_of_its_code_size(name):
         assert by["model"]["mse"] < by["pca"]["mse"], task
 
 
-def test_readme_results_table_lists_every_entry():
-    text = (REPO_DIR / "README.md").read_text()
+def test_the_readme_and_the_results_page_list_every_entry():
+    readme = (REPO_DIR / "README.md").read_text()
+    entries = readme[readme.index("<!-- entries:start -->"): readme.index("<!-- entries:end -->")]
+    text = (REPO_DIR / "docs" / "results.md").read_text()
     table = text[text.index("<!-- results:start -->"): text.index("<!-- results:end -->")]
     for name in NAMES:
-        assert f"[`{name}`](weights/{name}/README.md)" in table
+        assert f"[`{name}`](weights/{name}/README.md) | `{card(name)['family']}` |" in entries
+        assert f"[`{name}`](../weights/{name}/README.md)" in table
         assert f"{card(name)['test']['reconstruction']['model']['mse']:.5f}" in table
 
 
@@ -124,7 +127,7 @@ def test_the_paper_is_reproduced_and_beaten_as_the_cards_and_the_readme_say():
     assert modern["squared_error_per_image"]["model"] < 2.9  # the modern recipe, clearly below it
     assert rbm["ablation"]["squared_error_per_image"] > rbm["squared_error_per_image"]["pca"]  # fails without it
     assert rbm["squared_error_per_image"]["pca"] == pytest.approx(13.87, abs=0.005)
-    text = (REPO_DIR / "README.md").read_text()
+    text = (REPO_DIR / "docs" / "results.md").read_text()
     table = text[text.index("<!-- paper:start -->"): text.index("<!-- paper:end -->")]
     for c in (rbm, modern):
         assert f"| {c['squared_error_per_image']['model']:.2f} |" in table

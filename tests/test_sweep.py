@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -274,13 +273,12 @@ def test_the_median_pruner_stops_trials_worse_than_the_median(tmp_path):
     assert any(" pruned after epoch 2: " in line for line in lines)
 
 
-def test_the_readme_sweep_lines_run_as_written_on_fewer_batches(tmp_path, monkeypatch):
-    """README's sweep block, each line as written, with each trial (and the exported entry's run) cut to one epoch
+def test_the_sweep_lines_of_the_docs_run_as_written_on_fewer_batches(tmp_path, monkeypatch, doc_block):
+    """docs/sweeps.md's sweep block, each line as written, with each trial (and the exported entry's run) cut to one epoch
     of two batches and the search to two trials."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ZOO_REGISTRY", "")
-    text = (REPO / "README.md").read_text()
-    block = re.search(r"<!-- sweep -->\n```bash\n(.*?)```", text, flags=re.S).group(1).replace("\\\n", " ")
+    block = doc_block("sweep").replace("\\\n", " ")
     lines = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
     assert [words[:2] for words in lines] == [["zoo", "sweep"]] * 3 + [["zoo", "--registry"]]
     shorter = {"16": "2", "5": "1"}

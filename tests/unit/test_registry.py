@@ -142,8 +142,8 @@ def test_recipe_replace_validates_overrides():
         recipe.replace(batch_size=0)
 
 
-def test_the_smallest_entry_the_readme_gives_takes_every_default():
-    text = (REPO_DIR / "README.md").read_text()
+def test_the_smallest_entry_the_docs_give_takes_every_default():
+    text = (REPO_DIR / "docs" / "registry.md").read_text()
     raw = text[text.index("The smallest entry: `") + len("The smallest entry: `"):].split("` trains")[0]
     entry = parse_entry("mine", json.loads(raw.replace("\n", " ")))
     r = entry.recipe

@@ -1,10 +1,11 @@
-"""The README's generated parts, from the shipped cards: the results table with the reconstruction grids,
-the comparison with Hinton & Salakhutdinov (2006), pythae's likelihood table, and the generative families'
-table with the sample grids."""
+"""The generated parts of the README (the table of entries) and of the docs pages, from the shipped cards: the
+results table with the reconstruction grids, the comparison with Hinton & Salakhutdinov (2006), pythae's likelihood
+table, and the generative families' table with the sample grids."""
 from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -152,13 +153,52 @@ PAPER_START, PAPER_END = "<!-- paper:start -->", "<!-- paper:end -->"
 LIKELIHOOD_START, LIKELIHOOD_END = "<!-- likelihood:start -->", "<!-- likelihood:end -->"
 
 
+ENTRIES_START, ENTRIES_END = "<!-- entries:start -->", "<!-- entries:end -->"
+
+
+def entries_table(cards: List[Dict[str, Any]]) -> str:
+    """The README's one table of every shipped entry: family, network, data, code size and its headline numbers
+    (test SSIM beside PCA's; the NLL of a likelihood model; the fd of a generative one)."""
+    lines = ["| entry | family | network | data | code | SSIM (PCA) | NLL | fd |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for card in cards:
+        m, p = card["test"]["reconstruction"]["model"], card["test"]["reconstruction"]["pca"]
+        nll = f"{card['likelihood']['nll']:.2f}" if "likelihood" in card else "-"
+        fd = f"{card['sampling']['fd']:.2f}" if "sampling" in card else "-"
+        network = card["network"]["type"] if isinstance(card.get("network"), dict) else "-"
+        lines.append(f"| [`{card['name']}`](weights/{card['name']}/README.md) | `{card['family']}` | {network} | "
+                     f"{card['dataset']} | {card['latent_dim']} | {m['ssim']:.4f} ({p['ssim']:.4f}) | {nll} | {fd} |")
+    return "\n".join(lines)
+
+
+GENERATED = ((ENTRIES_START, ENTRIES_END, entries_table), (RESULTS_START, RESULTS_END, results_table),
+             (PAPER_START, PAPER_END, paper_table), (LIKELIHOOD_START, LIKELIHOOD_END, likelihood_table),
+             (FAMILIES_START, FAMILIES_END, families_table))
+
+
+def for_docs(text: str) -> str:
+    """Links written from the repository's root (the README's) as a page under docs/ writes them."""
+    def fix(match: "re.Match") -> str:
+        target = match.group(1)
+        if re.match(r"(https?:|#|mailto:)", target):
+            return match.group(0)
+        return f"]({target[5:] if target.startswith('docs/') else '../' + target})"
+
+    return re.sub(r"\]\(([^)\s]+)\)", fix, text)
+
+
 def refresh_readme(readme: Path, cards: List[Dict[str, Any]]) -> None:
-    """Rewrite the README's generated parts: the results table and the comparisons with published results."""
+    """Rewrite the generated parts a file holds (its links relative to docs/ for a page there), nothing else."""
     text = readme.read_text(encoding="utf-8")
-    parts = (((RESULTS_START, RESULTS_END), results_table(cards)), ((PAPER_START, PAPER_END), paper_table(cards)),
-             ((LIKELIHOOD_START, LIKELIHOOD_END), likelihood_table(cards)),
-             ((FAMILIES_START, FAMILIES_END), families_table(cards)))
-    for (first, last), table in parts:
-        start, end = text.index(first) + len(first), text.index(last)
-        text = text[:start] + "\n" + table + "\n" + text[end:]
+    for first, last, table in GENERATED:
+        if first in text:
+            start, end = text.index(first) + len(first), text.index(last)
+            made = table(cards)
+            text = text[:start] + "\n" + (for_docs(made) if readme.parent.name == "docs" else made) + "\n" + text[end:]
     atomic_write_text(readme, text)
+
+
+def refresh_docs(repo: Path, cards: List[Dict[str, Any]]) -> None:
+    """The README's and the docs pages' generated parts, each where it is."""
+    for path in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:
+        refresh_readme(path, cards)

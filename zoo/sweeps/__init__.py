@@ -62,7 +62,8 @@ def sweep(name: str, *, params: Mapping[str, str], trials: int, study: Optional[
             pruned and failed trials do not count.
         study: the study's name (default ``name``); ``storage``: an Optuna storage URL (default an SQLite file,
             ``<out>/study.db``); ``out``: the sweep folder (default ``runs/sweeps/<study>``), one run folder per trial.
-        epochs, limit_batches: the trials' epochs (default the recipe's) and batches per epoch.
+        epochs: the trials' epochs (default the recipe's).
+        limit_batches: the trials' batches per epoch (default all).
         sampler: ``"tpe"``, ``"random"`` or ``"grid"`` (choice: and int: specs only); ``seed`` seeds it.
         pruner: ``"median"`` (from the second epoch, once two trials are complete), ``"hyperband"`` or ``"none"``.
         threads: torch threads per trial (default: this machine's cores over the sweep's live workers on it).

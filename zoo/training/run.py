@@ -63,9 +63,13 @@ def train(
 
     Args:
         name: a registry name, e.g. ``"deep-784-32"``.
-        epochs, batch_size, lr, seed, patience, min_delta: override the entry's recipe.
-        pretrain_epochs: epochs per layer of the recipe's pretraining stage; 0 skips it (an entry
-            without such a stage refuses it).
+        epochs: the recipe's epochs, overridden (each override below too; None keeps the recipe's).
+        batch_size: the recipe's batch size.
+        lr: the recipe's learning rate.
+        seed: the recipe's seed.
+        patience: the recipe's early-stopping patience.
+        min_delta: the recipe's early-stopping min_delta.
+        pretrain_epochs: epochs per layer of the recipe's pretraining stage; 0 skips it (refused without one).
         device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         out: the run folder (default ``runs/<name>``).
         resume: continue the run saved in ``out`` (a folder without state starts from the beginning).
@@ -86,9 +90,8 @@ def train(
         on_epoch: called (on rank 0) with each epoch's record (``epoch``, ``train_loss``, ``val_loss``, ``lr``,
             ``seconds``...) after its validation; a true return value stops the run there, its state saved and
             its best weights written as for any finished run (``stop_reason`` says so). A sweep's pruner uses it.
-        threads: torch's threads for the run, restored after it (None: as the caller has them; ``"auto"``, what
-            the ``zoo`` command passes: a resumed run's recorded count, else the command's share of the cores,
-            zoo.threads). The count is part of a CPU run's bits; ``metrics.json`` and ``config.json`` record it.
+        threads: torch's threads for the run, restored after it (None: the caller's; ``"auto"``: a resumed run's
+            recorded count, else the zoo command's share of the cores: zoo.threads.for_run).
 
     Under ``torchrun`` (WORLD_SIZE > 1 in the environment) the run trains with
     DistributedDataParallel across the ranks; see the README.
