@@ -8,10 +8,12 @@ epoch's time from its ``metrics.json`` (``history[0].seconds``) and the process'
 beside ``--busy`` processes (default two) that each multiply 1024x1024 float32 matrices on 2 torch threads without
 pause, as a test run or another training does. The variants, alternated within each round:
 
-- ``auto``: the ``zoo`` command as shipped (its threads from the cores it may use and the other zoo processes,
-  OpenMP waiting passively);
-- ``active``: the same with ``OMP_WAIT_POLICY=ACTIVE`` (OpenMP's threads spin while they wait, torch's default);
-- ``threads-1`` / ``threads-2``: ``--threads 1`` / ``--threads 2``.
+- ``auto``: the ``zoo`` command as shipped: its threads from the cores it may use, the other zoo commands and the
+  other runnable tasks it finds when it starts; OpenMP waiting passively when there are such tasks;
+- ``before``: zoo before that (all cores, OpenMP's default waiting: its threads spin a while before they sleep),
+  as ``--threads 2`` with an empty ``OMP_WAIT_POLICY`` (which OpenMP ignores) on 2 cores;
+- ``threads-1`` / ``threads-2``: ``--threads 1`` / ``--threads 2`` (the waiting as shipped);
+- ``spin-N``: ``GOMP_SPINCOUNT=N``, the wait policy unset (tried: see BENCHMARKS.md).
 
 A fair share of C cores among P busy processes and zoo is C / (P + 1) of them, so beside two busy 2-thread
 processes on 2 cores zoo's fair slow-down is 3x. Rows are appended to benchmarks/busy.jsonl; the summary (the
@@ -36,14 +38,21 @@ BUSY = ("import torch\ntorch.set_num_threads(2)\na = torch.randn(1024, 1024)\n"
         "while True:\n    a @ a\n")
 VARIANTS = {
     "auto": ([], {}),
-    "active": ([], {"OMP_WAIT_POLICY": "ACTIVE"}),
+    "before": (["--threads", "2"], {"OMP_WAIT_POLICY": ""}),
     "threads-1": (["--threads", "1"], {}),
     "threads-2": (["--threads", "2"], {}),
 }
 
 
+def variant_of(name: str):
+    """A variant's flags and environment: VARIANTS, or ``spin-N`` (GOMP_SPINCOUNT=N, the wait policy unset)."""
+    if name.startswith("spin-"):
+        return [], {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": name[5:]}
+    return VARIANTS[name]
+
+
 def train_once(entry: str, variant: str, limit_batches: int) -> Dict[str, Any]:
-    flags, env_extra = VARIANTS[variant]
+    flags, env_extra = variant_of(variant)
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     env.update(env_extra)
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +70,8 @@ def train_once(entry: str, variant: str, limit_batches: int) -> Dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entry", default="deep-784-32")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS),
+                        help=f"of {', '.join(VARIANTS)}, or spin-N (GOMP_SPINCOUNT=N)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--busy", type=int, default=2, help="busy processes beside zoo (2 threads each)")
     parser.add_argument("--limit-batches", type=int, default=0, help="cut the epoch (0: the whole epoch)")
@@ -85,13 +95,19 @@ def main() -> None:
             for proc in procs:
                 proc.kill()
                 proc.wait()
-    print(f"\n{'variant':10s} {'alone s':>8s} {'busy s':>8s} {'busy/alone':>10s}   (epoch, median)")
-    alone_auto = None
+    def median(variant, load, key="epoch_s"):
+        return statistics.median(r[key] for r in rows if r["variant"] == variant and r["load"] == load)
+
+    first = args.variants[0]
+    print(f"\n| variant | threads | epoch alone | epoch busy | busy / its alone | busy / {first} alone | "
+          f"process alone | process busy |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for variant in args.variants:
-        alone = statistics.median(r["epoch_s"] for r in rows if r["variant"] == variant and r["load"] == "alone")
-        busy = statistics.median(r["epoch_s"] for r in rows if r["variant"] == variant and r["load"] == "busy")
-        alone_auto = alone_auto or alone
-        print(f"{variant:10s} {alone:8.2f} {busy:8.2f} {busy / alone:9.2f}x")
+        threads = sorted({r["threads"] for r in rows if r["variant"] == variant})
+        alone, busy = median(variant, "alone"), median(variant, "busy")
+        print(f"| {variant} | {'/'.join(map(str, threads))} | {alone:.2f} s | {busy:.2f} s | {busy / alone:.2f}x | "
+              f"{busy / median(first, 'alone'):.2f}x | {median(variant, 'alone', 'wall_s'):.1f} s | "
+              f"{median(variant, 'busy', 'wall_s'):.1f} s |")
 
 
 if __name__ == "__main__":

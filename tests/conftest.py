@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,28 @@ if not os.environ.get("ZOO_DATA_DIR") and DEFAULT_DATA.is_dir():
     os.environ["ZOO_DATA_DIR"] = str(DEFAULT_DATA)
 if os.environ.get("ZOO_DATA_DIR"):  # absolute, for the tests that run zoo in another folder
     os.environ["ZOO_DATA_DIR"] = str(Path(os.environ["ZOO_DATA_DIR"]).resolve())
+# the zoo commands the tests start count each other (zoo.threads.machine_folder, under TMPDIR), not those of
+# another test session or of a user on the same machine: their threads, and so their bits, stay this session's
+os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="zoo-tests-")
+# and their torch threads are this process's, whatever the machine's load (zoo.threads.share reads the load when a
+# command starts): a test that compares a command's weights with another run's bits needs the same count
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
+def cli(*args):
+    """``zoo ARGS`` in this process, through click's test runner (stdout and stderr apart)."""
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line(result, code):
+    """The output of a command that failed with ``code``: one line, ``Error: ...``, no traceback."""
+    assert result.exit_code == code, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ") and "Traceback" not in result.output
+    return result.output
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +91,9 @@ def doc_block():
         return body
 
     return find
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    shutil.rmtree(os.environ["TMPDIR"], ignore_errors=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import cli, one_line
 from killing import straight_and_killed_weights
 from safetensors import safe_open
 from safetensors.torch import load_file
-from test_hardening import cli, one_line
 
 import zoo
 import zoo.paths

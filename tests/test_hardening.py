@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
+from conftest import cli, one_line
 from killing import crash_after_save
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import zoo
 import zoo.paths
-from zoo.cli import main
 from zoo.errors import TrainingError, UsageError, WeightsError
 from zoo.io import HEADER_CHECKSUM_KEY, header_sha256
 from zoo.training import runfolder
@@ -31,16 +30,6 @@ from zoo.weights import save_weights
 
 SMALL = ["--device", "cpu", "--quiet"]
 OPTIONS = dict(epochs=2, limit_batches=6, checkpoint_every=2, device="cpu", quiet=True)
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line(result, code):
-    assert result.exit_code == code, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith("Error: ") and "Traceback" not in result.output
-    return result.output
 
 
 def snapshot(folder: Path):

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import cli, one_line
 from PIL import Image
-from test_hardening import cli, one_line  # the first probe's helpers
 
 import zoo
 import zoo.export

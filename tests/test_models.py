@@ -16,10 +16,11 @@ from zoo.training.objectives import trained_parameters
 NAMES = zoo.list_models()
 
 
-def test_registry_has_all_ten_entries():
+def test_the_registry_holds_the_reference_projects_entries_and_every_shipped_one():
     expected = {"linear-128", "deep-64", "custom-layer", "deep-784-32", "fashion-64", "denoising",
                 "deep-784-2", "conv-32", "vae-16", "hinton-30"}
-    assert expected <= set(NAMES)
+    shipped = {p.parent.name for p in (zoo.paths.REPO_DIR / "weights").glob("*/model.safetensors")}
+    assert expected <= set(NAMES) and shipped <= set(NAMES) and len(shipped) == 18
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import cli, one_line
 from killing import saved_position
 from postgres import postgres_server
-from test_hardening import cli, one_line
 
 import zoo
 from zoo.cli import main

@@ -11,9 +11,9 @@ import time
 
 import pytest
 import torch
+from conftest import cli, one_line
 from killing import saved_info
 from safetensors.torch import load_file
-from test_hardening import cli, one_line
 
 import zoo
 import zoo.paths

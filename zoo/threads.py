@@ -2,7 +2,9 @@
 
 Processes that share a machine each hold a lock file in a common folder while they run (:class:`Workers`) and
 count the live ones: the ``zoo`` command in :func:`machine_folder` (every command), a sweep's workers in the sweep
-folder (before each trial). A process's share is its cores (``os.sched_getaffinity``) over the live processes.
+folder (before each trial). A process's share is its cores (``os.sched_getaffinity``) over the live processes;
+the ``zoo`` command also leaves the cores that other runnable tasks hold when it starts (:func:`share`): on a busy
+machine a thread that waits for another one on a taken core costs far more than the work it would share.
 
 Torch's thread count is part of a CPU run's bits (a reduction split over 2 threads adds in another order than
 over 1), so the ``zoo`` command chooses it when a run starts and a resumed run takes the count its run recorded
@@ -80,12 +82,32 @@ def machine_folder() -> Path:
 
 
 _THIS: Optional[Workers] = None
+_BUSY = 0  # the other runnable tasks the zoo command found on the machine when it started
 
 
-def join_machine() -> None:
-    """Count this process among the machine's zoo processes until it exits (the ``zoo`` command does this first;
-    a folder that cannot be written counts nobody)."""
-    global _THIS
+def others_running(readings: int = 5, interval: float = 0.01) -> Optional[int]:
+    """How many tasks besides this one are runnable on the machine now: the fewest of a few readings of the
+    kernel's count (/proc/loadavg's 4th field, this process included); None where the OS does not say."""
+    import time
+
+    counts = []
+    for i in range(readings):
+        try:
+            with open("/proc/loadavg") as handle:
+                counts.append(int(handle.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return None
+        if i + 1 < readings:
+            time.sleep(interval)
+    return max(0, min(counts) - 1)
+
+
+def join_machine() -> int:
+    """Count this process among the machine's zoo processes until it exits, and note how busy the machine is (the
+    ``zoo`` command does this first, before torch starts); returns the other runnable tasks found. A folder that
+    cannot be written counts nobody."""
+    global _THIS, _BUSY
+    _BUSY = others_running() or 0
     if _THIS is None:
         try:
             _THIS = Workers(machine_folder()).__enter__()
@@ -95,13 +117,17 @@ def join_machine() -> None:
             import atexit
 
             atexit.register(_THIS.__exit__)
+    return _BUSY
 
 
 def share() -> Optional[int]:
-    """This process's share of its cores: all of them unless other zoo commands run on the machine; None in a
-    process that is not the ``zoo`` command (Python code calling zoo, click's test runner), whose threads zoo
-    leaves as they are."""
-    return _THIS.share() if _THIS is not None else None
+    """This process's threads: its cores (os.sched_getaffinity) over the zoo commands running on the machine, and
+    no more than the cores the other runnable tasks leave free when it started (at least one). None (torch's
+    threads left as they are) in a process that is not the ``zoo`` command (Python code calling zoo, click's test
+    runner) and where ``OMP_NUM_THREADS`` says how many (a user's choice, or torchrun's one per rank)."""
+    if _THIS is None or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, min(_THIS.share(), cores() - _BUSY))
 
 
 def check_threads(threads: object) -> int:
