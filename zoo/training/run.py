@@ -293,8 +293,8 @@ def _resumed_entry(name: str, run_dir: Path, info: Dict[str, Any], overrides: Di
         if entry.recipe.scheduler is not None and entry.recipe.scheduler.type == "cosine":
             raise UsageError(f"{run_dir} uses a cosine schedule fixed to {entry.recipe.epochs} epochs; "
                              f"{option('--epochs')} cannot change")
-        how = "ends earlier, after" if epochs < entry.recipe.epochs else "goes on to"
-        warn(f"{shown(run_dir)} was started for {entry.recipe.epochs} epochs and has run {position['epoch']}; "
-             f"{option_value('--epochs', epochs, 'epochs')}: it {how} {epochs}")
+        if epochs < entry.recipe.epochs:  # growing is what --epochs on a resume is for; ending earlier is said
+            warn(f"{shown(run_dir)} was started for {entry.recipe.epochs} epochs and has run {position['epoch']}; "
+                 f"{option_value('--epochs', epochs, 'epochs')}: it ends earlier, after {epochs}")
         entry = entry.with_recipe(entry.recipe.replace(epochs=epochs))
     return entry
