@@ -13,9 +13,10 @@ import zoo
 from zoo.data import checksums
 from zoo.evaluation import ALL_METRICS, eval_rows
 from zoo.evaluation.sampling import GMM_FILE, default_sampler, generative
+from zoo.io import file_sha256
 from zoo.paths import REPO_DIR
 from zoo.registry import parse_entry
-from zoo.reporting.cards import LIKELIHOOD_SAMPLES, PUBLISHED_NLL, SAMPLES_FILE, SHIPPED_FILES, sha256_file, tasks_in_order
+from zoo.reporting.cards import LIKELIHOOD_SAMPLES, PUBLISHED_NLL, SAMPLES_FILE, SHIPPED_FILES, tasks_in_order
 from zoo.weights import read_metadata, weights_dir
 
 NAMES = zoo.list_models()
@@ -34,7 +35,7 @@ def test_shipped_files_match_their_card_and_the_registry(name):
     mixture = {GMM_FILE} if generative(model) and default_sampler(model) == "gmm" else set()
     assert set(c["files"]) == set(SHIPPED_FILES) | samples | mixture
     for file, digest in c["files"].items():
-        assert sha256_file(folder / file) == digest, file
+        assert file_sha256(folder / file) == digest, file
     meta = read_metadata(folder / "model.safetensors")
     assert meta["zoo.name"] == name
     # the weights were trained by the recipe registry.json holds now

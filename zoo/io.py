@@ -104,6 +104,15 @@ CHECKSUM_KEY = "zoo.tensors_sha256"  # SHA-256 of the tensors (names, dtypes, sh
 HEADER_CHECKSUM_KEY = "zoo.sha256"  # SHA-256 of every other header entry, the tensors' checksum included
 
 
+def file_sha256(path: Union[str, Path]) -> str:
+    """SHA-256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def tensors_sha256(tensors: Dict[str, Any]) -> str:
     """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (in name order): catches bit rot
     that a well-formed safetensors header would not."""

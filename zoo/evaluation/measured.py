@@ -17,14 +17,13 @@ Each row says where it came from (``source``: ``card``, ``cache`` or ``measured`
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from .. import hf
 from ..data import checksums
-from ..io import atomic_write_json
+from ..io import atomic_write_json, file_sha256
 from ..paths import cache_dir
 from ..registry import list_models
 from ..weights import CARD_FILE, WEIGHTS_FILE, hf_weights, shipped_weights
@@ -42,14 +41,6 @@ def weights_file(target: str) -> Path:
         return shipped_weights(target)
     path = Path(target)
     return path / WEIGHTS_FILE if path.is_dir() else path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def row_of(target: str, model, *, limit: Optional[int], samples: Optional[int], reuse: bool,

@@ -6,7 +6,6 @@ the test suite reproduces exactly.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -20,7 +19,7 @@ from ..evaluation.likelihood import fits_data, nll
 from ..evaluation.quality import fd, floor_fd, pca_fd
 from ..evaluation.sampling import GMM_FILE, default_sampler, gaussian_mixture, generative, sample
 from ..evaluation.scoring import code_nll, device_of, encode_all
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, file_sha256
 from ..models import get_family
 from ..models.capabilities import capabilities
 from ..models.legacy import from_architecture, is_legacy
@@ -63,10 +62,6 @@ PUBLISHED_NLL = {
 }
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _task_metrics(rows: List[Dict[str, Any]]) -> Dict[str, Dict[str, Dict[str, float]]]:
     """{task: {"model": {metric: v}, "pca": {metric: v}}} from eval rows."""
     out: Dict[str, Dict[str, Dict[str, float]]] = {}
@@ -106,7 +101,7 @@ def build_card(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
         "test": metrics,
         "check": {"limit": CHECK_LIMIT, **{r["task"]: {m: r[m] for m in ALL_METRICS} for r in check_rows}},
         "reproduce": f"zoo train {name}",
-        "files": {f: sha256_file(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE, GMM_FILE) if (folder / f).exists()},
+        "files": {f: file_sha256(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE, GMM_FILE) if (folder / f).exists()},
     }
     model = load(str(folder / WEIGHTS_FILE), device=device)
     measure_sampling(card, model)
@@ -153,7 +148,7 @@ def add_sampling(folder: Path, *, device: str = "cpu") -> Dict[str, Any]:
     card = json.loads((folder / "card.json").read_text())
     write_samples(folder, device=device)
     measure_sampling(card, load(str(folder / WEIGHTS_FILE), device=device))
-    card["files"] = {f: sha256_file(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE, GMM_FILE) if (folder / f).exists()}
+    card["files"] = {f: file_sha256(folder / f) for f in (*SHIPPED_FILES, SAMPLES_FILE, GMM_FILE) if (folder / f).exists()}
     atomic_write_json(folder / "card.json", card)
     atomic_write_text(folder / "README.md", card_markdown(card))
     return card
