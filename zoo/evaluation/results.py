@@ -35,7 +35,7 @@ def compare_columns(metric: str, wide: bool) -> List[str]:
     """The columns of zoo compare's table: all of them, or the narrow set with PCA's value of the sort column."""
     if wide:
         return COMPARE_COLUMNS
-    pca = [f"pca_{metric}"] if f"pca_{metric}" in COMPARE_COLUMNS else ["pca_ssim"] if metric == "ssim" else []
+    pca = [f"pca_{metric}"] if f"pca_{metric}" in COMPARE_COLUMNS else []
     return [*COMPARE_NARROW[:-1], *pca, COMPARE_NARROW[-1]]
 
 
