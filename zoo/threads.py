@@ -90,16 +90,19 @@ def others_running(readings: int = 5, interval: float = 0.01) -> Optional[int]:
     kernel's count (/proc/loadavg's 4th field, this process included); None where the OS does not say."""
     import time
 
-    counts = []
+    fewest = None
     for i in range(readings):
         try:
             with open("/proc/loadavg") as handle:
-                counts.append(int(handle.read().split()[3].split("/")[0]))
+                count = int(handle.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return None
+        fewest = count if fewest is None else min(fewest, count)
+        if fewest <= 1:  # this process alone: no later reading can be fewer (an idle machine waits for none)
+            break
         if i + 1 < readings:
             time.sleep(interval)
-    return max(0, min(counts) - 1)
+    return max(0, fewest - 1)
 
 
 def join_machine() -> int:
