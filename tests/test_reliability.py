@@ -224,6 +224,14 @@ def test_names_that_try_to_escape(name):
 
 
 @pytest.mark.slow
+def _mtime(path) -> int:
+    """A file's mtime in ns, 0 while it is absent: the state is replaced in turn, and may vanish between two looks."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
 def test_sigkill_at_20_random_moments_then_resume_is_bitwise_exact(tmp_path):
     """Kills land anywhere: start-up, training steps, and (with a state write every step) checkpoint writes."""
     args = [sys.executable, "-m", "zoo", "train", "deep-784-32", "--epochs", "3", "--limit-batches", "60",
@@ -237,11 +245,10 @@ def test_sigkill_at_20_random_moments_then_resume_is_bitwise_exact(tmp_path):
         if kills < 20:
             # wait until this process has written a state (so every life makes progress), then strike at
             # a random moment of the next 50 ms: a few steps, often inside a state write
-            mark = (run / "state.safetensors").stat().st_mtime_ns if (run / "state.safetensors").exists() else 0
+            mark = _mtime(run / "state.safetensors")
             deadline = time.time() + 120
             while proc.poll() is None and time.time() < deadline:
-                path = run / "state.safetensors"
-                if path.exists() and path.stat().st_mtime_ns != mark:
+                if _mtime(run / "state.safetensors") not in (mark, 0):
                     break
                 time.sleep(0.002)
             time.sleep(rng.uniform(0, 0.05))
